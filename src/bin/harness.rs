@@ -1,0 +1,501 @@
+//! harness: list, run, plot, check and report every experiment.
+//!
+//!   harness list                 the 21 questions and which have results
+//!   harness run all|NAME…        run experiments (binaries beside this one)
+//!   harness plot                 redraw every PNG from the CSV on disk
+//!   harness check                every experiment present, every verdict as expected
+//!   harness report               write results/REPORT.md, summary.csv, README table
+//!   harness robustness           quick mode over K seeds → results/robustness.csv
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use transformer_claims::experiment::read_verdict;
+use transformer_claims::output::chart::{self, ChartSpec};
+use transformer_claims::output::report;
+use transformer_claims::output::table::Table;
+use transformer_claims::registry::{self, Question, QUESTIONS};
+use transformer_claims::{cli, row};
+
+#[derive(Parser, Debug)]
+#[command(name = "harness", disable_version_flag = true)]
+struct Args {
+    /// Results root.
+    #[arg(long, global = true, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// List the 21 questions, their experiments and whether results exist.
+    List,
+    /// Run experiments: `all` or names (q04_softmax_scaling or just q04).
+    Run {
+        #[arg(required = true, value_name = "all|NAME")]
+        which: Vec<String>,
+        /// CI size instead of full mode.
+        #[arg(long)]
+        quick: bool,
+        /// Seed passed to every experiment.
+        #[arg(long, default_value_t = cli::DEFAULT_SEED, value_name = "N")]
+        seed: u64,
+    },
+    /// Redraw every PNG from the CSV files already on disk (runs nothing).
+    Plot,
+    /// Check that every experiment's files exist and every verdict equals its expected one.
+    Check,
+    /// Write REPORT.md and summary.csv from the verdicts on disk, and the README's table.
+    Report {
+        /// README whose verdict table (between the verdicts markers) is regenerated.
+        #[arg(long, default_value = "README.md", value_name = "FILE")]
+        readme: PathBuf,
+    },
+    /// Run every experiment in quick mode over K seeds; write robustness.csv.
+    Robustness {
+        /// Number of seeds (0..K).
+        #[arg(long, default_value_t = 5, value_name = "K")]
+        seeds: u64,
+        /// Only these experiments (default: all).
+        #[arg(value_name = "NAME")]
+        which: Vec<String>,
+    },
+}
+
+const ABOUT: &str = "Runs, checks and reports the transformer-claims experiments.";
+
+fn main() {
+    cli::one_line_panics();
+    let args: Args = cli::parse_or_exit(ABOUT);
+    let r = match args.cmd {
+        Cmd::List => list(&args.out),
+        Cmd::Run { which, quick, seed } => run(&args.out, &which, quick, seed),
+        Cmd::Plot => plot(&args.out),
+        Cmd::Check => check(&args.out),
+        Cmd::Report { readme } => write_report(&args.out, &readme),
+        Cmd::Robustness { seeds, which } => robustness(&args.out, seeds, &which),
+    };
+    match r {
+        Ok(true) => std::process::exit(0),
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Resolve `all` or names (full or qNN prefix) to implemented experiments.
+fn select(which: &[String]) -> Result<Vec<&'static Question>> {
+    if which.is_empty() || which.iter().any(|w| w == "all") {
+        return Ok(registry::implemented().collect());
+    }
+    let mut v = vec![];
+    for w in which {
+        let q = QUESTIONS
+            .iter()
+            .find(|q| q.experiment == w || q.experiment.split('_').next() == Some(w.as_str()))
+            .with_context(|| format!("unknown experiment '{w}' (see `harness list`)"))?;
+        if !q.implemented {
+            bail!("experiment '{}' is not implemented yet", q.experiment);
+        }
+        v.push(q);
+    }
+    Ok(v)
+}
+
+fn list(out: &Path) -> Result<bool> {
+    for q in QUESTIONS {
+        let status = if !q.implemented {
+            "not implemented".to_string()
+        } else {
+            match read_verdict(&out.join(q.experiment)) {
+                Ok(v) => format!("results: {} mode, seed {}", v.mode.as_str(), v.seed),
+                Err(_) => "no results yet".into(),
+            }
+        };
+        println!(
+            "Q{:<3}{:<28} {:<66} {status}",
+            q.number, q.experiment, q.title
+        );
+    }
+    Ok(true)
+}
+
+/// Path of an experiment binary: beside this one.
+fn binary(name: &str) -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find the harness executable")?;
+    let dir = me.parent().context("harness executable has no folder")?;
+    Ok(dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// When launched through `cargo run`, bring the experiment binaries up to date first.
+fn ensure_built() -> Result<()> {
+    if std::env::var_os("HARNESS_NO_BUILD").is_some() {
+        return Ok(());
+    }
+    let (Some(cargo), Some(manifest)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Ok(());
+    };
+    let release = std::env::current_exe()?
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n == "release")
+        .unwrap_or(false);
+    let mut c = Command::new(cargo);
+    c.arg("build")
+        .arg("--bins")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(Path::new(&manifest).join("Cargo.toml"));
+    if release {
+        c.arg("--release");
+    }
+    eprintln!(
+        "building the experiment binaries (cargo build --bins{})…",
+        if release { " --release" } else { "" }
+    );
+    let st = c
+        .status()
+        .context("cannot run cargo to build the experiment binaries")?;
+    if !st.success() {
+        bail!("building the experiment binaries failed");
+    }
+    Ok(())
+}
+
+struct Ran {
+    ok: bool,
+    seconds: f64,
+    last_err: String,
+}
+
+fn run_one(q: &Question, out: &Path, quick: bool, seed: u64) -> Result<Ran> {
+    let bin = binary(q.experiment)?;
+    if !bin.exists() {
+        bail!(
+            "{} is not built: run `cargo build --release --bins` first",
+            bin.display()
+        );
+    }
+    let t0 = Instant::now();
+    let mut c = Command::new(&bin);
+    c.arg("--seed")
+        .arg(seed.to_string())
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if quick {
+        c.arg("--quick");
+    }
+    let o = c
+        .output()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    Ok(Ran {
+        ok: o.status.success(),
+        seconds: t0.elapsed().as_secs_f64(),
+        last_err: err.lines().last().unwrap_or("").to_string(),
+    })
+}
+
+fn bar(len: u64) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed} {msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn run(out: &Path, which: &[String], quick: bool, seed: u64) -> Result<bool> {
+    let sel = select(which)?;
+    ensure_built()?;
+    let pb = bar(sel.len() as u64);
+    let t0 = Instant::now();
+    let mut failed = vec![];
+    for q in &sel {
+        pb.set_message(q.experiment.to_string());
+        let r = run_one(q, out, quick, seed)?;
+        if r.ok {
+            pb.println(format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds));
+        } else {
+            pb.println(format!(
+                "  FAIL  {:<28} {:>6.1} s  {}",
+                q.experiment, r.seconds, r.last_err
+            ));
+            failed.push(q.experiment);
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    println!(
+        "\n{} experiment(s), {} mode, seed {seed}, {:.1} s in all\n",
+        sel.len(),
+        if quick { "quick" } else { "full" },
+        t0.elapsed().as_secs_f64()
+    );
+    summary(out, &sel);
+    if !failed.is_empty() {
+        eprintln!(
+            "error: {} experiment(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(failed.is_empty())
+}
+
+fn summary(out: &Path, sel: &[&Question]) {
+    println!(
+        "{:<4} {:<8} {:<13} {:<13} {:>12}  metric",
+        "Q", "claim", "verdict", "expected", "estimate"
+    );
+    for q in sel {
+        match read_verdict(&out.join(q.experiment)) {
+            Ok(v) => {
+                for c in &v.claims {
+                    let flag = if c.verdict == c.expected { " " } else { "!" };
+                    println!(
+                        "Q{:<3} {:<8} {:<13}{flag}{:<13} {:>12}  {}",
+                        q.number,
+                        c.id,
+                        c.verdict.as_str(),
+                        c.expected.as_str(),
+                        report::fmt_num(c.estimate),
+                        c.metric
+                    );
+                }
+            }
+            Err(e) => println!("Q{:<3} (no verdict: {e:#})", q.number),
+        }
+    }
+}
+
+fn plot(out: &Path) -> Result<bool> {
+    let mut n = 0;
+    for q in registry::implemented() {
+        let dir = out.join(q.experiment);
+        if !dir.join("charts.json").exists() {
+            bail!(
+                "{} has no results to plot (missing {})",
+                q.experiment,
+                dir.join("charts.json").display()
+            );
+        }
+        n += chart::redraw_dir(&dir)?;
+    }
+    println!(
+        "redrew {n} chart(s) from the CSV files under {}",
+        out.display()
+    );
+    Ok(true)
+}
+
+/// Problems with one experiment's results: missing files, unexpected verdicts.
+fn problems(out: &Path, q: &Question) -> Vec<String> {
+    let dir = out.join(q.experiment);
+    let v = match read_verdict(&dir) {
+        Ok(v) => v,
+        Err(e) => return vec![format!("{}: {e:#}", q.experiment)],
+    };
+    let mut p = vec![];
+    if !dir.join("config.json").exists() {
+        p.push(format!("{}: missing config.json", q.experiment));
+    }
+    match std::fs::read_to_string(dir.join("charts.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<ChartSpec>>(&t).ok())
+    {
+        None => p.push(format!("{}: missing or invalid charts.json", q.experiment)),
+        Some(specs) => {
+            if specs.is_empty() {
+                p.push(format!("{}: no charts", q.experiment));
+            }
+            for s in specs {
+                for f in [&s.csv, &s.file] {
+                    if !dir.join(f).exists() {
+                        p.push(format!("{}: missing {f}", q.experiment));
+                    }
+                }
+            }
+        }
+    }
+    if v.experiment != q.experiment || v.question != q.number {
+        p.push(format!(
+            "{}: verdict.json names {} (Q{})",
+            q.experiment, v.experiment, v.question
+        ));
+    }
+    for c in &v.claims {
+        if c.verdict != c.expected {
+            p.push(format!(
+                "{}: claim {} is {} but expected {}",
+                q.experiment, c.id, c.verdict, c.expected
+            ));
+        }
+    }
+    p
+}
+
+fn check(out: &Path) -> Result<bool> {
+    let mut all = vec![];
+    let mut claims = 0;
+    for q in registry::implemented() {
+        all.extend(problems(out, q));
+        claims += read_verdict(&out.join(q.experiment))
+            .map(|v| v.claims.len())
+            .unwrap_or(0);
+    }
+    if all.is_empty() {
+        println!(
+            "check passed: {} experiment(s), {claims} claim(s), every verdict as expected",
+            registry::implemented().count()
+        );
+        Ok(true)
+    } else {
+        for p in &all {
+            eprintln!("check failed: {p}");
+        }
+        Ok(false)
+    }
+}
+
+const START: &str = "<!-- verdicts:start -->";
+const END: &str = "<!-- verdicts:end -->";
+
+fn write_report(out: &Path, readme: &Path) -> Result<bool> {
+    report::write_report(out)?;
+    println!(
+        "wrote {} and {}",
+        out.join("REPORT.md").display(),
+        out.join("summary.csv").display()
+    );
+    if let Ok(text) = std::fs::read_to_string(readme) {
+        if let (Some(a), Some(b)) = (text.find(START), text.find(END)) {
+            let all = report::load_all(out);
+            let rob = report::read_robustness(out);
+            let link = format!("{}/REPORT.md", out.display());
+            let table = report::verdict_table(&all, &rob, &link);
+            let new = format!("{}{START}\n{table}{}", &text[..a], &text[b..]);
+            if new != text {
+                transformer_claims::output::atomic::write(readme, new.as_bytes())?;
+                println!("updated the verdict table in {}", readme.display());
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
+    let sel = select(which)?;
+    ensure_built()?;
+    let tmp = out.join(format!(".robustness{}", std::process::id()));
+    let pb = bar(sel.len() as u64 * k);
+    let mut t = Table::new(&[
+        "experiment",
+        "claim",
+        "expected",
+        "seeds",
+        "supported",
+        "refuted",
+        "inconclusive",
+        "failed_runs",
+    ]);
+    let mut ok = true;
+    for q in &sel {
+        let mut counts: Vec<(String, String, [u64; 3])> = vec![];
+        let mut failed = 0u64;
+        for seed in 0..k {
+            pb.set_message(format!("{} seed {seed}", q.experiment));
+            let dir = tmp.join(format!("seed{seed}"));
+            let r = run_one(q, &dir, true, seed)?;
+            pb.inc(1);
+            if !r.ok {
+                failed += 1;
+                pb.println(format!(
+                    "  FAIL  {} seed {seed}: {}",
+                    q.experiment, r.last_err
+                ));
+                continue;
+            }
+            let v = read_verdict(&dir.join(q.experiment))?;
+            for c in v.claims {
+                let i = match counts.iter().position(|x| x.0 == c.id) {
+                    Some(i) => i,
+                    None => {
+                        counts.push((c.id.clone(), c.expected.to_string(), [0; 3]));
+                        counts.len() - 1
+                    }
+                };
+                let slot = match c.verdict {
+                    transformer_claims::verdict::Verdict::Supported => 0,
+                    transformer_claims::verdict::Verdict::Refuted => 1,
+                    transformer_claims::verdict::Verdict::Inconclusive => 2,
+                };
+                counts[i].2[slot] += 1;
+            }
+        }
+        for (id, exp, c) in counts {
+            let agree = match exp.as_str() {
+                "supported" => c[0],
+                "refuted" => c[1],
+                _ => c[2],
+            };
+            if agree != k {
+                ok = false;
+                pb.println(format!("  not robust: {} {id}: {} supported, {} refuted, {} inconclusive of {k} (expected {exp})", q.experiment, c[0], c[1], c[2]));
+            }
+            t.push(row![q.experiment, id, exp, k, c[0], c[1], c[2], failed]);
+        }
+        if failed > 0 {
+            ok = false;
+        }
+    }
+    pb.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&tmp);
+    // Keep rows of experiments not rerun this time.
+    let path = out.join("robustness.csv");
+    if let Ok(old) = Table::read(&path) {
+        let names: Vec<&str> = sel.iter().map(|q| q.experiment).collect();
+        let keep: Vec<Vec<String>> = old
+            .rows
+            .into_iter()
+            .filter(|r| !names.contains(&r[0].as_str()))
+            .collect();
+        if old.header == t.header {
+            t.rows.splice(0..0, keep);
+        }
+    }
+    let order = |n: &str| {
+        QUESTIONS
+            .iter()
+            .position(|q| q.experiment == n)
+            .unwrap_or(usize::MAX)
+    };
+    t.rows.sort_by_key(|r| order(&r[0]));
+    t.write(&path)?;
+    println!(
+        "wrote {} ({} claim(s), {k} seed(s) each){}",
+        path.display(),
+        t.rows.len(),
+        if ok {
+            "; every claim reached its expected verdict on every seed"
+        } else {
+            ""
+        }
+    );
+    Ok(ok)
+}

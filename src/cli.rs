@@ -1,0 +1,149 @@
+//! The flags every experiment binary shares, and its `main`: exit 0 when it ran
+//! (whatever the verdicts), 2 for a usage error, 1 for a runtime error, always with
+//! one clear line on stderr.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::experiment::{Ctx, Mode, VerdictFile};
+use crate::registry;
+
+/// The seed used when none is given.
+pub const DEFAULT_SEED: u64 = 0;
+
+#[derive(Parser, Debug)]
+#[command(disable_version_flag = true)]
+pub struct ExpArgs {
+    /// CI size: seconds instead of minutes (same claims, smaller budgets).
+    #[arg(long)]
+    pub quick: bool,
+    /// Seed for every random number (data, weights, probes).
+    #[arg(long, default_value_t = DEFAULT_SEED, value_name = "N")]
+    pub seed: u64,
+    /// Results root; files go to OUT/<experiment>/.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Print a clap error as one line (help and usage requests print in full, exit 0).
+pub fn parse_or_exit<P: Parser>(about: &str) -> P {
+    let cmd = P::command().about(about.to_string());
+    let matches = cmd.try_get_matches();
+    match matches.and_then(|m| <P as clap::FromArgMatches>::from_arg_matches(&m)) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(
+                e.kind(),
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                std::process::exit(if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                });
+            }
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("usage error")
+                .trim();
+            eprintln!("{first} (see --help)");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Report an internal panic as one line instead of a backtrace.
+pub fn one_line_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error: {}{at}", msg.replace('\n', " "));
+    }));
+}
+
+/// Print the claims as a short table.
+pub fn print_summary(v: &VerdictFile) {
+    println!(
+        "{} (Q{}, {} mode, seed {}): answer {}",
+        v.experiment,
+        v.question,
+        v.mode.as_str(),
+        v.seed,
+        v.answer.as_str()
+    );
+    for c in &v.claims {
+        let flag = if c.verdict == c.expected {
+            ""
+        } else {
+            "  (expected: "
+        };
+        let tail = if flag.is_empty() {
+            String::new()
+        } else {
+            format!("{flag}{})", c.expected)
+        };
+        println!(
+            "  {:<7} {:<13} {:<40} = {:.4} [{:.4}, {:.4}]{tail}",
+            c.id,
+            c.verdict.as_str(),
+            truncate(&c.metric, 40),
+            c.estimate,
+            c.ci[0],
+            c.ci[1]
+        );
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// Run one experiment as a program. `name` must be in the registry.
+pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
+    one_line_panics();
+    let args: ExpArgs = parse_or_exit(about);
+    let code = match run_once(name, &args, run) {
+        Ok(v) => {
+            print_summary(&v);
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run_once(name: &str, args: &ExpArgs, run: fn(&mut Ctx) -> Result<()>) -> Result<VerdictFile> {
+    let q = registry::by_name(name).with_context(|| format!("{name} is not in the registry"))?;
+    let mode = if args.quick { Mode::Quick } else { Mode::Full };
+    let mut ctx = Ctx::new(q, mode, args.seed, &args.out)?;
+    let t0 = Instant::now();
+    match run(&mut ctx) {
+        Ok(()) => ctx.finish(t0.elapsed().as_secs_f64()),
+        Err(e) => {
+            ctx.abandon();
+            Err(e)
+        }
+    }
+}

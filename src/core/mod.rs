@@ -1,0 +1,24 @@
+//! The Candle model core shared by every experiment.
+
+pub mod attention;
+pub mod ffn;
+pub mod layers;
+pub mod linear;
+pub mod mask;
+pub mod model;
+pub mod norm;
+pub mod params;
+pub mod position;
+
+pub use attention::{
+    additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
+    MultiHeadAttention, Scale,
+};
+pub use ffn::{ffn, Activation, Ffn};
+pub use layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
+pub use linear::linear;
+pub use mask::{valid_positions, AttnMask, Mask};
+pub use model::{encoder, Encoder, EncoderConfig, PosKind};
+pub use norm::{batch_norm, layer_norm, norm, BatchNorm, LayerNorm, Norm, NormKind};
+pub use params::Params;
+pub use position::sinusoidal;

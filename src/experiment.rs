@@ -1,0 +1,236 @@
+//! The context an experiment runs in: its mode, seed and output folder, and the
+//! calls that write its tables, charts, config and claims.
+//!
+//! Everything is written into a staging folder beside the results and moved into
+//! `OUT/<experiment>/` only when the run finishes, so an interrupted run leaves the
+//! previous results untouched.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::output::atomic;
+use crate::output::chart::{self, ChartSpec};
+use crate::output::table::Table;
+use crate::registry::Question;
+use crate::verdict::{Answer, Claim};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// CI size: seconds.
+    Quick,
+    /// The size behind committed results: minutes.
+    Full,
+}
+
+impl Mode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Quick => "quick",
+            Mode::Full => "full",
+        }
+    }
+}
+
+/// verdict.json: read by `harness check`, the report and the tests.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VerdictFile {
+    pub experiment: String,
+    pub question: u32,
+    pub seed: u64,
+    pub mode: Mode,
+    pub answer: Answer,
+    pub claims: Vec<Claim>,
+    /// The answer the data support, where the seed's is wrong, incomplete or off-topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_answer: Option<String>,
+    /// Published figures set beside ours.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub literature: Vec<String>,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+pub struct Ctx {
+    pub question: &'static Question,
+    pub mode: Mode,
+    pub seed: u64,
+    /// Final results folder (OUT/<experiment>).
+    pub dir: PathBuf,
+    /// Where files go during the run.
+    stage: PathBuf,
+    charts: Vec<ChartSpec>,
+    claims: Vec<Claim>,
+    answer: Option<Answer>,
+    corrected: Option<String>,
+    literature: Vec<String>,
+    quiet: bool,
+}
+
+impl Ctx {
+    /// A context writing to `out/<experiment>` (staged in `out/.<experiment>.partial<pid>`).
+    pub fn new(question: &'static Question, mode: Mode, seed: u64, out: &Path) -> Result<Self> {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create output folder {}", out.display()))?;
+        let stage = out.join(format!(
+            ".{}.partial{}",
+            question.experiment,
+            std::process::id()
+        ));
+        if stage.exists() {
+            std::fs::remove_dir_all(&stage)?;
+        }
+        std::fs::create_dir_all(&stage)
+            .with_context(|| format!("cannot write to output folder {}", out.display()))?;
+        Ok(Self {
+            question,
+            mode,
+            seed,
+            dir: out.join(question.experiment),
+            stage,
+            charts: vec![],
+            claims: vec![],
+            answer: None,
+            corrected: None,
+            literature: vec![],
+            quiet: false,
+        })
+    }
+
+    /// No progress bars or table (used by tests through the library).
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
+    pub fn quick(&self) -> bool {
+        self.mode == Mode::Quick
+    }
+
+    /// `quick` in quick mode, `full` in full mode.
+    pub fn pick<T>(&self, quick: T, full: T) -> T {
+        match self.mode {
+            Mode::Quick => quick,
+            Mode::Full => full,
+        }
+    }
+
+    /// The folder files are being written to during the run.
+    pub fn stage_dir(&self) -> &Path {
+        &self.stage
+    }
+
+    /// Write the resolved config (with mode and seed) as config.json.
+    pub fn save_config<C: Serialize>(&self, cfg: &C) -> Result<()> {
+        #[derive(Serialize)]
+        struct Saved<'a, C> {
+            experiment: &'a str,
+            mode: Mode,
+            seed: u64,
+            config: &'a C,
+        }
+        atomic::write_json(
+            &self.stage.join("config.json"),
+            &Saved {
+                experiment: self.question.experiment,
+                mode: self.mode,
+                seed: self.seed,
+                config: cfg,
+            },
+        )
+    }
+
+    /// Write a CSV table. Files named `timing*.csv` hold wall-clock measurements and
+    /// are the only ones that differ between two runs with the same seed.
+    pub fn table(&self, file: &str, t: &Table) -> Result<()> {
+        t.write(&self.stage.join(file))
+    }
+
+    /// Record a chart spec and draw it from its CSV (which must be written already).
+    pub fn chart(&mut self, spec: ChartSpec) -> Result<()> {
+        chart::draw(&self.stage, &spec)?;
+        self.charts.push(spec);
+        Ok(())
+    }
+
+    pub fn claim(&mut self, c: Claim) {
+        self.claims.push(c);
+    }
+
+    pub fn answer(&mut self, a: Answer) {
+        self.answer = Some(a);
+    }
+
+    pub fn corrected_answer(&mut self, text: impl Into<String>) {
+        self.corrected = Some(text.into());
+    }
+
+    /// A published figure to print beside ours in the report.
+    pub fn literature(&mut self, text: impl Into<String>) {
+        self.literature.push(text.into());
+    }
+
+    /// A progress bar on stderr, hidden when stderr is not a terminal or in quiet mode.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        let pb = if self.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
+        };
+        pb.set_style(
+            ProgressStyle::with_template("{prefix} {msg:<28} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(self.question.experiment.to_string());
+        pb.set_message(what.to_string());
+        pb
+    }
+
+    /// Write verdict.json and charts.json, then move the staged folder into place.
+    pub fn finish(self, seconds: f64) -> Result<VerdictFile> {
+        let Some(answer) = self.answer else {
+            bail!(
+                "{}: the experiment set no answer rating",
+                self.question.experiment
+            )
+        };
+        if self.claims.is_empty() {
+            bail!(
+                "{}: the experiment decided no claim",
+                self.question.experiment
+            );
+        }
+        let v = VerdictFile {
+            experiment: self.question.experiment.into(),
+            question: self.question.number,
+            seed: self.seed,
+            mode: self.mode,
+            answer,
+            claims: self.claims,
+            corrected_answer: self.corrected,
+            literature: self.literature,
+            seconds: (seconds * 10.0).round() / 10.0,
+        };
+        atomic::write_json(&self.stage.join("verdict.json"), &v)?;
+        atomic::write_json(&self.stage.join("charts.json"), &self.charts)?;
+        atomic::replace_dir(&self.stage, &self.dir)?;
+        Ok(v)
+    }
+
+    /// Remove the staging folder (after a failed run).
+    pub fn abandon(&self) {
+        let _ = std::fs::remove_dir_all(&self.stage);
+    }
+}
+
+/// Read `dir/verdict.json`.
+pub fn read_verdict(dir: &Path) -> Result<VerdictFile> {
+    let p = dir.join("verdict.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("missing {}", p.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid verdict file", p.display()))
+}

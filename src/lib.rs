@@ -1,0 +1,40 @@
+//! transformer-claims: checks, by measurement, the standard answers to 21 Transformer
+//! interview questions.
+//!
+//! Where to look:
+//! - [`core`]: the Candle model core (attention, masks, norms, FFN, positions, layers).
+//! - [`train`]: the one training loop, schedules, seeded synthetic tasks, seed runner.
+//! - [`stats`] and [`verdict`]: estimates with intervals and the claim decision rules.
+//! - [`output`]: atomic files, CSV, charts (redrawn from CSV) and the report.
+//! - [`registry`]: the one list of the 21 questions and their experiments.
+//! - [`experiment`]: the context every experiment binary runs in; [`cli`] its flags.
+//!
+//! The experiments themselves live in `experiments/qNN_*.rs`, one binary each.
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+pub mod alloc;
+pub mod cli;
+pub mod core;
+pub mod experiment;
+pub mod output;
+pub mod registry;
+pub mod rng;
+pub mod stats;
+pub mod train;
+pub mod verdict;
+
+/// What most experiments need, in one import.
+pub mod prelude {
+    pub use crate::core::*;
+    pub use crate::experiment::{Ctx, Mode};
+    pub use crate::output::chart::{ChartKind, ChartSpec};
+    pub use crate::output::table::Table;
+    pub use crate::rng::{seeded, Rng64};
+    pub use crate::stats::{self, Estimate};
+    pub use crate::verdict::{Answer, Claim, Rule, Verdict};
+    pub use anyhow::{bail, Context as _, Result};
+    pub use candle_core::{DType, Device, IndexOp, Module, Tensor, Var, D};
+    pub use serde::Serialize;
+}

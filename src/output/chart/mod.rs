@@ -1,0 +1,195 @@
+//! Charts are a pure function of CSV: an experiment records a [`ChartSpec`] (which CSV,
+//! which columns, which axes) in `charts.json`, and the PNG is drawn from the CSV on
+//! disk. `harness plot` redraws every PNG from the same specs without running anything.
+
+mod bars;
+mod line;
+mod style;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::output::table::Table;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartKind {
+    /// Numeric x, one line per y column (and per value of the series column).
+    Line,
+    /// Categorical x, one bar per y column (and per value of the series column).
+    Bars,
+}
+
+/// One y column, optionally with interval columns drawn as error bars.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct YCol {
+    pub col: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hi: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartSpec {
+    /// PNG file name, inside the experiment's folder.
+    pub file: String,
+    /// CSV file name, inside the experiment's folder.
+    pub csv: String,
+    pub kind: ChartKind,
+    pub title: String,
+    pub x: String,
+    pub ys: Vec<YCol>,
+    /// Split rows into one line/bar group per distinct value of this column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub x_log: bool,
+    #[serde(default)]
+    pub y_log: bool,
+    pub x_label: String,
+    pub y_label: String,
+}
+
+impl ChartSpec {
+    pub fn new(kind: ChartKind, file: &str, csv: &str, title: &str, x: &str, ys: &[&str]) -> Self {
+        Self {
+            file: file.into(),
+            csv: csv.into(),
+            kind,
+            title: title.into(),
+            x: x.into(),
+            ys: ys
+                .iter()
+                .map(|c| YCol {
+                    col: c.to_string(),
+                    lo: None,
+                    hi: None,
+                })
+                .collect(),
+            series: None,
+            x_log: false,
+            y_log: false,
+            x_label: x.into(),
+            y_label: ys.join(", "),
+        }
+    }
+
+    pub fn line(file: &str, csv: &str, title: &str, x: &str, ys: &[&str]) -> Self {
+        Self::new(ChartKind::Line, file, csv, title, x, ys)
+    }
+
+    pub fn bars(file: &str, csv: &str, title: &str, x: &str, ys: &[&str]) -> Self {
+        Self::new(ChartKind::Bars, file, csv, title, x, ys)
+    }
+
+    /// Draw the y column `col` with error bars from columns `lo` and `hi`.
+    pub fn interval(mut self, col: &str, lo: &str, hi: &str) -> Self {
+        for y in &mut self.ys {
+            if y.col == col {
+                y.lo = Some(lo.into());
+                y.hi = Some(hi.into());
+            }
+        }
+        self
+    }
+
+    pub fn series(mut self, col: &str) -> Self {
+        self.series = Some(col.into());
+        self
+    }
+
+    pub fn log_x(mut self) -> Self {
+        self.x_log = true;
+        self
+    }
+
+    pub fn log_y(mut self) -> Self {
+        self.y_log = true;
+        self
+    }
+
+    pub fn labels(mut self, x: &str, y: &str) -> Self {
+        self.x_label = x.into();
+        self.y_label = y.into();
+        self
+    }
+}
+
+/// One drawable series: a name and points (x, y, optional [lo, hi]).
+pub(crate) struct Series {
+    pub name: String,
+    pub x: Vec<String>,
+    pub y: Vec<f64>,
+    pub err: Option<Vec<(f64, f64)>>,
+}
+
+/// Split the table into the series the spec asks for.
+pub(crate) fn series_of(spec: &ChartSpec, t: &Table) -> Result<Vec<Series>> {
+    let xs = t.strings(&spec.x)?;
+    let groups: Vec<Option<String>> = match &spec.series {
+        Some(c) => t.strings(c)?.into_iter().map(Some).collect(),
+        None => vec![None; t.rows.len()],
+    };
+    let mut order: Vec<Option<String>> = vec![];
+    for g in &groups {
+        if !order.contains(g) {
+            order.push(g.clone());
+        }
+    }
+    let mut out = vec![];
+    for y in &spec.ys {
+        let ys = t.numbers(&y.col)?;
+        let lo = y.lo.as_ref().map(|c| t.numbers(c)).transpose()?;
+        let hi = y.hi.as_ref().map(|c| t.numbers(c)).transpose()?;
+        for g in &order {
+            let idx: Vec<usize> = (0..t.rows.len()).filter(|&i| &groups[i] == g).collect();
+            let name = match (g, spec.ys.len()) {
+                (Some(g), 1) => g.clone(),
+                (Some(g), _) => format!("{} {}", y.col, g),
+                (None, _) => y.col.clone(),
+            };
+            out.push(Series {
+                name,
+                x: idx.iter().map(|&i| xs[i].clone()).collect(),
+                y: idx.iter().map(|&i| ys[i]).collect(),
+                err: match (&lo, &hi) {
+                    (Some(l), Some(h)) => Some(idx.iter().map(|&i| (l[i], h[i])).collect()),
+                    _ => None,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Draw `spec` from the CSV in `dir` into `dir/spec.file` (atomically).
+pub fn draw(dir: &Path, spec: &ChartSpec) -> Result<()> {
+    let table = Table::read(&dir.join(&spec.csv))?;
+    if table.rows.is_empty() {
+        bail!("{}: no rows to plot", dir.join(&spec.csv).display());
+    }
+    let series = series_of(spec, &table)
+        .with_context(|| format!("chart {}: {}", spec.file, dir.join(&spec.csv).display()))?;
+    let out = dir.join(&spec.file);
+    crate::output::atomic::write_with(&out, |tmp| match spec.kind {
+        ChartKind::Line => line::draw(tmp, spec, &series),
+        ChartKind::Bars => bars::draw(tmp, spec, &series),
+    })
+    .with_context(|| format!("cannot draw {}", out.display()))
+}
+
+/// Redraw every chart listed in `dir/charts.json`; returns how many were drawn.
+pub fn redraw_dir(dir: &Path) -> Result<usize> {
+    let p = dir.join("charts.json");
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let specs: Vec<ChartSpec> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a list of chart specs", p.display()))?;
+    for s in &specs {
+        draw(dir, s)?;
+    }
+    Ok(specs.len())
+}

@@ -1,0 +1,6 @@
+//! Everything written to disk: atomic files, CSV tables, charts, the report.
+
+pub mod atomic;
+pub mod chart;
+pub mod report;
+pub mod table;
