@@ -285,20 +285,25 @@ fn summary(out: &Path, sel: &[&Question]) {
 }
 
 fn plot(out: &Path) -> Result<bool> {
-    let mut n = 0;
+    let (mut n, mut dirs) = (0, 0);
     for q in registry::implemented() {
         let dir = out.join(q.experiment);
         if !dir.join("charts.json").exists() {
-            bail!(
-                "{} has no results to plot (missing {})",
+            eprintln!(
+                "note: {} has no results under {} to plot",
                 q.experiment,
-                dir.join("charts.json").display()
+                out.display()
             );
+            continue;
         }
         n += chart::redraw_dir(&dir)?;
+        dirs += 1;
+    }
+    if dirs == 0 {
+        bail!("no results to plot under {}", out.display());
     }
     println!(
-        "redrew {n} chart(s) from the CSV files under {}",
+        "redrew {n} chart(s) of {dirs} experiment(s) from the CSV files under {}",
         out.display()
     );
     Ok(true)

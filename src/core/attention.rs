@@ -4,9 +4,9 @@
 //! gradients flow; candle-nn's `softmax_last_dim` and `sdpa` have no backward pass.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::linear::linear;
+use super::linear::{linear, Linear};
 use super::mask::AttnMask;
 
 /// How the q·k logits are scaled before the softmax.

@@ -16,7 +16,7 @@ pub use attention::{
 };
 pub use ffn::{ffn, Activation, Ffn};
 pub use layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
-pub use linear::linear;
+pub use linear::{linear, Linear};
 pub use mask::{valid_positions, AttnMask, Mask};
 pub use model::{encoder, Encoder, EncoderConfig, PosKind};
 pub use norm::{batch_norm, layer_norm, norm, BatchNorm, LayerNorm, Norm, NormKind};

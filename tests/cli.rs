@@ -1,0 +1,148 @@
+//! Command-line behaviour: help, usage errors (exit 2, one line), runtime errors
+//! (exit 1, one line), and the harness subcommands on good and bad input.
+
+mod common;
+
+use common::{run, stderr};
+
+fn one_line(s: &str) -> bool {
+    s.trim_end().lines().count() == 1
+}
+
+#[test]
+fn help_exits_zero() {
+    let o = run("q04_softmax_scaling", &["--help"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("--quick") && text.contains("--seed") && text.contains("--out"));
+    assert!(run("harness", &["--help"]).status.success());
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let o = run("q04_softmax_scaling", &["--bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&stderr(&o)), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_number_is_a_usage_error() {
+    let o = run("q04_softmax_scaling", &["--seed", "abc"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        one_line(&stderr(&o)) && stderr(&o).contains("abc"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn unwritable_out_is_a_runtime_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let o = run(
+        "q04_softmax_scaling",
+        &["--quick", "--out", file.join("sub").to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        one_line(&e) && e.starts_with("error:") && !e.contains("panicked"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_experiment_is_an_error() {
+    let o = run("harness", &["run", "q99_nothing"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        one_line(&stderr(&o)) && stderr(&o).contains("unknown experiment"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run("harness", &["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_fails_on_missing_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run("harness", &["check", "--out", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("q04_softmax_scaling"), "{}", stderr(&o));
+}
+
+/// Run Q4 (the fastest) into a temp folder; then plot, check, report and a broken CSV.
+#[test]
+fn harness_run_plot_check_report_and_malformed_csv() {
+    let _g = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let o = run("harness", &["run", "q04", "--quick", "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Q4.1"));
+    let dir = tmp.path().join("q04_softmax_scaling");
+    std::fs::remove_file(dir.join("variance.png")).unwrap();
+    // Only Q4 ran: check over everything must fail naming what is missing...
+    let o = run("harness", &["check", "--out", out]);
+    assert_eq!(o.status.code(), Some(1));
+    // ...but the report still writes, marking the missing ones.
+    let readme = tmp.path().join("README.md");
+    std::fs::write(
+        &readme,
+        "x\n<!-- verdicts:start -->\nold\n<!-- verdicts:end -->\ny\n",
+    )
+    .unwrap();
+    let o = run(
+        "harness",
+        &["report", "--out", out, "--readme", readme.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rep = std::fs::read_to_string(tmp.path().join("REPORT.md")).unwrap();
+    assert!(
+        rep.contains("Q4.1") && rep.contains("not yet measured"),
+        "{rep}"
+    );
+    let rd = std::fs::read_to_string(&readme).unwrap();
+    assert!(rd.contains("| Q4.1 |") || rd.contains("Q4.1"), "{rd}");
+    assert!(!rd.contains("old"));
+    assert!(tmp.path().join("summary.csv").exists());
+    // plot redraws from the CSV on disk.
+    let o = run("harness", &["plot", "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("variance.png").exists());
+    // A malformed CSV is one clear error line naming the file, not a panic.
+    std::fs::write(
+        dir.join("dot_product_moments.csv"),
+        "d_k,var\n4,not-a-number\n",
+    )
+    .unwrap();
+    let o = run("harness", &["plot", "--out", out]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    let errors: Vec<&str> = e.lines().filter(|l| l.starts_with("error:")).collect();
+    assert!(
+        errors.len() == 1
+            && errors[0].contains("dot_product_moments.csv")
+            && !e.contains("panicked"),
+        "{e}"
+    );
+    std::fs::write(dir.join("dot_product_moments.csv"), "").unwrap();
+    assert_eq!(
+        run("harness", &["plot", "--out", out]).status.code(),
+        Some(1)
+    );
+    // Nothing to plot at all is an error too.
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        run(
+            "harness",
+            &["plot", "--out", empty.path().to_str().unwrap()]
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+}

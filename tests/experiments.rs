@@ -1,0 +1,83 @@
+//! Every experiment binary, run in quick mode into a temporary folder: it exits 0,
+//! writes every file it promises, each claim gets its expected verdict, and a second
+//! run with the same seed writes byte-identical CSV (wall-clock `timing*.csv` aside).
+
+mod common;
+
+use transformer_claims::experiment::read_verdict;
+use transformer_claims::output::chart::ChartSpec;
+use transformer_claims::registry;
+
+fn check_experiment(name: &str) {
+    let _guard = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let q = registry::by_name(name).expect("in the registry");
+    assert!(
+        q.implemented,
+        "{name} is tested but not marked implemented in the registry"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("a");
+    let o = common::run(name, &["--quick", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{name} failed: {}", common::stderr(&o));
+    let dir = out.join(name);
+    let v = read_verdict(&dir).unwrap();
+    assert_eq!(v.experiment, name);
+    assert_eq!(v.question, q.number);
+    assert_eq!(v.mode.as_str(), "quick");
+    assert!(!v.claims.is_empty());
+    assert!(dir.join("config.json").exists(), "{name}: no config.json");
+    let specs: Vec<ChartSpec> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("charts.json")).unwrap()).unwrap();
+    assert!(!specs.is_empty(), "{name}: no charts");
+    for s in &specs {
+        assert!(dir.join(&s.csv).exists(), "{name}: missing {}", s.csv);
+        let png = std::fs::read(dir.join(&s.file))
+            .unwrap_or_else(|_| panic!("{name}: missing {}", s.file));
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "{name}: {} is not a PNG",
+            s.file
+        );
+    }
+    for c in &v.claims {
+        assert_eq!(
+            c.verdict, c.expected,
+            "{name}: claim {} measured {} but expected {} (estimate {}, ci {:?})",
+            c.id, c.verdict, c.expected, c.estimate, c.ci
+        );
+    }
+    // Same seed, same bytes.
+    let out2 = tmp.path().join("b");
+    let o = common::run(name, &["--quick", "--out", out2.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "{name} (second run) failed: {}",
+        common::stderr(&o)
+    );
+    let csvs = common::deterministic_csvs(&dir);
+    assert!(!csvs.is_empty(), "{name}: no deterministic CSV");
+    for f in csvs {
+        let other = out2.join(name).join(f.file_name().unwrap());
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            std::fs::read(&other).unwrap(),
+            "{name}: {} differs between two runs with the same seed",
+            f.display()
+        );
+    }
+}
+
+macro_rules! experiments {
+    ($($name:ident),* $(,)?) => {
+        $(#[test] fn $name() { check_experiment(stringify!($name)); })*
+        /// The list above is the registry's list of implemented experiments.
+        #[test]
+        fn every_implemented_experiment_is_tested() {
+            let tested = [$(stringify!($name)),*];
+            let implemented: Vec<&str> = registry::implemented().map(|q| q.experiment).collect();
+            assert_eq!(tested.to_vec(), implemented);
+        }
+    };
+}
+
+experiments!(q03_additive_vs_dot, q04_softmax_scaling);
