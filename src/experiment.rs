@@ -75,14 +75,16 @@ impl Ctx {
     pub fn new(question: &'static Question, mode: Mode, seed: u64, out: &Path) -> Result<Self> {
         std::fs::create_dir_all(out)
             .with_context(|| format!("cannot create output folder {}", out.display()))?;
-        let stage = out.join(format!(
-            ".{}.partial{}",
-            question.experiment,
-            std::process::id()
-        ));
-        if stage.exists() {
-            std::fs::remove_dir_all(&stage)?;
+        // Staging folders left by interrupted runs of this experiment are removed.
+        let prefix = format!(".{}.partial", question.experiment);
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
         }
+        let stage = out.join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&stage)
             .with_context(|| format!("cannot write to output folder {}", out.display()))?;
         Ok(Self {
