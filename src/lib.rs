@@ -19,6 +19,7 @@ pub mod cli;
 pub mod core;
 pub mod experiment;
 pub mod output;
+pub mod perf;
 pub mod registry;
 pub mod rng;
 pub mod stats;

@@ -57,6 +57,12 @@ enum Cmd {
         #[arg(long, default_value = "README.md", value_name = "FILE")]
         readme: PathBuf,
     },
+    /// Time the model core: reference training step, attention, matmul → OUT/perf/.
+    Bench {
+        /// Timed repetitions per measurement (after one warm-up).
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        reps: usize,
+    },
     /// Run every experiment in quick mode over K seeds; write robustness.csv.
     Robustness {
         /// Number of seeds (0..K).
@@ -80,6 +86,7 @@ fn main() {
         Cmd::Check => check(&args.out),
         Cmd::Report { readme } => write_report(&args.out, &readme),
         Cmd::Robustness { seeds, which } => robustness(&args.out, seeds, &which),
+        Cmd::Bench { reps } => bench(&args.out, reps),
     };
     match r {
         Ok(true) => std::process::exit(0),
@@ -299,6 +306,9 @@ fn plot(out: &Path) -> Result<bool> {
         n += chart::redraw_dir(&dir)?;
         dirs += 1;
     }
+    if out.join("perf/charts.json").exists() {
+        n += chart::redraw_dir(&out.join("perf"))?;
+    }
     if dirs == 0 {
         bail!("no results to plot under {}", out.display());
     }
@@ -503,4 +513,60 @@ fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
         }
     );
     Ok(ok)
+}
+
+fn bench(out: &Path, reps: usize) -> Result<bool> {
+    use transformer_claims::perf;
+    let dir = out.join("perf");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cfg = perf::StepConfig::default();
+    eprintln!("timing the reference training step ({reps} steps)…");
+    let [f, b, o, step] = perf::reference_step(cfg, 2, reps)?;
+    let mut t = Table::new(&["part", "median_ms"]);
+    for (name, s) in [("forward", f), ("backward", b), ("optimizer", o), ("whole step", step)] {
+        t.push(row![name, s * 1e3]);
+    }
+    t.write(&dir.join("timing_step.csv"))?;
+    let flop_ms = cfg.flops() / 1e9 / perf::matmul_gflops(1024, reps.min(5))? * 1e3;
+    eprintln!("timing attention and matmul…");
+    let mut a = Table::new(&["n", "median_ms"]);
+    for n in [64, 128, 256, 512] {
+        a.push(row![n, perf::attention_fwd_bwd(8, 4, n, 32, reps)? * 1e3]);
+    }
+    a.write(&dir.join("timing_attention.csv"))?;
+    let mut m = Table::new(&["n", "gflops"]);
+    for n in [256, 512, 1024, 2048] {
+        m.push(row![n, perf::matmul_gflops(n, reps.min(5))?]);
+    }
+    m.write(&dir.join("timing_matmul.csv"))?;
+    // Peers: the same step in other frameworks, if their benchmark wrote a CSV (bench/README.md).
+    let mut p = Table::new(&["system", "median_ms", "ratio_to_candle"]);
+    p.push(row!["candle (this core)", step * 1e3, 1.0]);
+    for peer in ["jax", "pytorch"] {
+        if let Ok(pt) = Table::read(&dir.join(format!("timing_peer_{peer}.csv"))) {
+            if let Ok(ms) = pt.numbers("median_ms") {
+                if let Some(&ms) = ms.first() {
+                    p.push(row![peer, ms, ms / (step * 1e3)]);
+                }
+            }
+        }
+    }
+    p.push(row!["FLOP limit at measured matmul speed", flop_ms, flop_ms / (step * 1e3)]);
+    p.write(&dir.join("timing_peers.csv"))?;
+    let specs = vec![
+        ChartSpec::bars("step.png", "timing_step.csv", "Reference training step (median ms)", "part", &["median_ms"]).labels("", "ms"),
+        ChartSpec::line("attention.png", "timing_attention.csv", "Attention forward+backward, B=8, h=4, d_k=32", "n", &["median_ms"]).log_x().log_y().labels("n", "ms"),
+        ChartSpec::line("matmul.png", "timing_matmul.csv", "f32 matmul throughput", "n", &["gflops"]).log_x().labels("n (n×n · n×n)", "GFLOP/s"),
+        ChartSpec::bars("peers.png", "timing_peers.csv", "Reference step: candle vs peers (median ms)", "system", &["median_ms"]).labels("", "ms"),
+    ];
+    for s in &specs {
+        chart::draw(&dir, s)?;
+    }
+    transformer_claims::output::atomic::write_json(&dir.join("charts.json"), &specs)?;
+    println!("reference step: {:.1} ms (forward {:.1}, backward {:.1}, optimizer {:.1}); FLOP limit {:.1} ms", step * 1e3, f * 1e3, b * 1e3, o * 1e3, flop_ms);
+    for r in &p.rows {
+        println!("  {:<40} {:>9} ms  ratio {}", r[0], report::fmt_num(r[1].parse().unwrap_or(f64::NAN)), report::fmt_num(r[2].parse().unwrap_or(f64::NAN)));
+    }
+    println!("wrote {}", dir.display());
+    Ok(true)
 }
