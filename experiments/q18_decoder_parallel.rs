@@ -243,9 +243,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     }
     ctx.table("equality.csv", &eq_t)?;
 
-    // (a') Sequential dependency: step t's logits depend on the token chosen at t−1,
-    // and parallel (Jacobi) passes from a placeholder need about n iterations to reach
-    // the greedy output, since each fixes only the next position for sure.
+    // (a') Sequential dependency: step t's logits depend on the token chosen at t−1.
+    // Reported beside it: how many parallel (Jacobi) passes from placeholder tokens it
+    // takes to reach the greedy output (at most n: each pass fixes at least one more).
     let mut dep_t = Table::new(&["instance", "steps_probed", "steps_changed", "min_change"]);
     let mut jac_t = Table::new(&["instance", "row", "n", "jacobi_iterations"]);
     let (mut dep_total, mut dep_changed) = (0usize, 0usize);
