@@ -153,7 +153,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Encoder端和Decoder端是如何进行交互的?",
         seed_answer: r#"通过转置encoder_ouput的seq_len维与depth维,进行矩阵两次乘法,即qkTv输出即可得到target_len维度的输出"#,
         seed_claims: r#"Transpose the encoder output and multiply twice (q k^T v) to get target-length outputs."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 16,
@@ -162,7 +162,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Decoder阶段的多头自注意力和encoder的多头自注意力有什么区别?",
         seed_answer: r#"Decoder有两层mha,encoder有一层mha,Decoder的第二层mha是为了转化输入与输出句长,Decoder的请求q与键k和数值v的倒数第二个维度可以不一样,但是encoder的qkv维度一样。"#,
         seed_claims: r#"The decoder has two attention sublayers, the encoder one; in the second, query length may differ from key/value length."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 17,
@@ -180,7 +180,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Decoder端可以做并行化吗?",
         seed_answer: r#"训练的时候可以,但是交互的时候不可以"#,
         seed_claims: r#"In training yes, at inference no."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 19,

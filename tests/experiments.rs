@@ -80,4 +80,10 @@ macro_rules! experiments {
     };
 }
 
-experiments!(q03_additive_vs_dot, q04_softmax_scaling);
+experiments!(
+    q03_additive_vs_dot,
+    q04_softmax_scaling,
+    q15_cross_attention,
+    q16_decoder_self_attention,
+    q18_decoder_parallel,
+);

@@ -1,6 +1,7 @@
 //! The Candle model core shared by every experiment.
 
 pub mod attention;
+pub mod decoder;
 pub mod ffn;
 pub mod layers;
 pub mod linear;
@@ -13,6 +14,10 @@ pub mod position;
 pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
     MultiHeadAttention, Scale,
+};
+pub use decoder::{
+    decoder_layer, encoder_decoder, DecoderCtx, DecoderLayer, EncDecConfig, EncoderDecoder,
+    KvCache, LayerCache,
 };
 pub use ffn::{ffn, Activation, Ffn};
 pub use layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
