@@ -97,7 +97,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "简单介绍一下Transformer的位置编码?有什么意义和优缺点?",
         seed_answer: r#"因为self-attention是位置无关的,无论句子的顺序是什么样的,通过self-attention计算的token的hidden embedding都是一样的,这显然不符合人类的思维。因此要有一个办法能够在模型中表达出一个token的位置信息,transformer使用了固定的positional encoding来表示token在句子中的绝对位置信息。"#,
         seed_claims: r#"Self-attention is order-blind; the fixed sinusoidal encoding gives each token's absolute position."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 10,
@@ -108,7 +108,7 @@ pub const QUESTIONS: &[Question] = &[
   • 1.在计算attention score和weighted value时各加入一个可训练的表示相对位置的参数。
   • 2.在生成多头注意力时,把对key来说将绝对位置转换为相对query的位置3.复数域函数,已知一个词在某个位置的词向量表示,可以计算出它在任何位置的词向量表示。前两个方法是词向量+位置编码,属于亡羊补牢,复数域是生成词向量的时候即生成对应的位置信息。"#,
         seed_claims: r#"Relative position encoding adds trainable relative-position terms to scores and values; a complex-valued (rotary) encoding makes the score depend on relative position."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 11,

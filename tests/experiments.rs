@@ -83,6 +83,8 @@ macro_rules! experiments {
 experiments!(
     q03_additive_vs_dot,
     q04_softmax_scaling,
+    q09_sinusoidal_pe,
+    q10_relative_pe,
     q15_cross_attention,
     q16_decoder_self_attention,
     q18_decoder_parallel,

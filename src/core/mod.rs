@@ -10,6 +10,9 @@ pub mod model;
 pub mod norm;
 pub mod params;
 pub mod position;
+pub mod positional;
+pub mod relative;
+pub mod rope;
 
 pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
@@ -27,3 +30,6 @@ pub use model::{encoder, Encoder, EncoderConfig, PosKind};
 pub use norm::{batch_norm, layer_norm, norm, BatchNorm, LayerNorm, Norm, NormKind};
 pub use params::Params;
 pub use position::sinusoidal;
+pub use positional::{pos_model, PosEncoding, PosModel, PosModelConfig};
+pub use relative::{relative_bias, RelativeBias};
+pub use rope::{AngleMode, Rope};
