@@ -1,6 +1,7 @@
 //! The Candle model core shared by every experiment.
 
 pub mod attention;
+pub mod dropout;
 pub mod ffn;
 pub mod layers;
 pub mod linear;
@@ -14,8 +15,11 @@ pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
     MultiHeadAttention, Scale,
 };
+pub use dropout::{dropout, Dropout};
 pub use ffn::{ffn, Activation, Ffn};
-pub use layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
+pub use layers::{
+    encoder_layer, encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, Placement,
+};
 pub use linear::{linear, Linear};
 pub use mask::{valid_positions, AttnMask, Mask};
 pub use model::{encoder, Encoder, EncoderConfig, PosKind};
