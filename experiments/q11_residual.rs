@@ -70,7 +70,7 @@ impl Config {
             heads: 4,
             vocab: 16,
             seq_len: 8,
-            init_batch: ctx.pick(4, 16),
+            init_batch: ctx.pick(4, 8),
             seeds: ctx.pick(2, 5),
             min_decide_depth: 8,
             vanished_ratio: 1e-3,
@@ -81,7 +81,7 @@ impl Config {
             train_depths: ctx.pick(vec![2, 4], vec![2, 4, 8]),
             train_seeds: ctx.pick(1, 2),
             train: TrainConfig {
-                steps: ctx.pick(100, 250),
+                steps: ctx.pick(100, 200),
                 batch: 32,
                 lr: 1e-2,
                 schedule: Schedule::Warmup { warmup: 30 },
