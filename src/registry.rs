@@ -117,7 +117,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "简单讲一下Transformer中的残差结构以及意义。",
         seed_answer: r#"encoder和decoder的self-attention层和ffn层都有残差连接。反向传播的时候不会造成梯度消失。"#,
         seed_claims: r#"Both sublayers have residual connections; they keep gradients from vanishing in backpropagation."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 12,
@@ -200,7 +200,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Transformer训练的时候学习率是如何设定的?Dropout是如何设定的,位置在哪里?Dropout 在测试的需要有什么需要注意的吗?",
         seed_answer: r#"LN是为了解决梯度消失的问题,dropout是为了解决过拟合的问题。在embedding后面加LN有利于embedding matrix的收敛。"#,
         seed_claims: r#"(Off-topic: it talks about LayerNorm against vanishing gradients and dropout against overfitting, not the learning-rate schedule or where dropout goes.)"#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 21,

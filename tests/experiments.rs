@@ -85,7 +85,9 @@ experiments!(
     q04_softmax_scaling,
     q09_sinusoidal_pe,
     q10_relative_pe,
+    q11_residual,
     q15_cross_attention,
     q16_decoder_self_attention,
     q18_decoder_parallel,
+    q20_lr_warmup_dropout,
 );

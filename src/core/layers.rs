@@ -1,11 +1,14 @@
 //! The encoder layer: self-attention and FFN sublayers, each with a residual
 //! connection and a normalization placed Post-LN (LN(x + f(x)), the original) or
 //! Pre-LN (x + f(LN(x))). Residuals and the normalization kind are switchable.
+//! Optional dropout on each sublayer's output before the residual add (Vaswani et al.
+//! 5.4); rate 0 by default, which leaves the forward pass unchanged.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::attention::{multi_head_attention, MhaConfig, MultiHeadAttention};
+use super::dropout::Dropout;
 use super::ffn::{ffn, Activation, Ffn};
 use super::mask::AttnMask;
 use super::norm::{norm, Norm, NormKind};
@@ -26,6 +29,9 @@ pub struct LayerConfig {
     pub norm: NormKind,
     pub placement: Placement,
     pub residual: bool,
+    /// Dropout rate on each sublayer's output, before the residual add and the
+    /// post-norm (0 = off, the default).
+    pub dropout: f64,
 }
 
 impl LayerConfig {
@@ -38,6 +44,7 @@ impl LayerConfig {
             norm: NormKind::Layer,
             placement: Placement::PostLn,
             residual: true,
+            dropout: 0.0,
         }
     }
 }
@@ -48,19 +55,39 @@ pub struct EncoderLayer {
     pub ffn: Ffn,
     pub norm1: Norm,
     pub norm2: Norm,
+    /// Dropout on the attention and FFN sublayer outputs.
+    pub drop1: Dropout,
+    pub drop2: Dropout,
     pub cfg: LayerConfig,
 }
 
+/// A layer whose dropout masks (if `cfg.dropout` > 0) come from seed 0.
 pub fn encoder_layer(cfg: LayerConfig, vb: VarBuilder) -> Result<EncoderLayer> {
+    encoder_layer_seeded(cfg, 0, 0, vb)
+}
+
+/// A layer whose dropout masks come from `seed`; `index` (the layer's position in a
+/// stack) selects generator streams of its own.
+pub fn encoder_layer_seeded(
+    cfg: LayerConfig,
+    seed: u64,
+    index: u64,
+    vb: VarBuilder,
+) -> Result<EncoderLayer> {
     let d = cfg.attn.d_model;
     Ok(EncoderLayer {
         attn: multi_head_attention(cfg.attn, vb.pp("attn"))?,
         ffn: ffn(d, cfg.d_ff, cfg.act, vb.pp("ffn"))?,
         norm1: norm(cfg.norm, d, vb.pp("norm1"))?,
         norm2: norm(cfg.norm, d, vb.pp("norm2"))?,
+        drop1: Dropout::new(cfg.dropout, seed, DROPOUT_STREAM + 2 * index),
+        drop2: Dropout::new(cfg.dropout, seed, DROPOUT_STREAM + 2 * index + 1),
         cfg,
     })
 }
+
+/// First generator stream used for dropout masks (far from the data streams).
+pub const DROPOUT_STREAM: u64 = 1 << 20;
 
 /// Inputs every layer may need beside the hidden states.
 #[derive(Clone, Copy, Default)]
@@ -77,9 +104,11 @@ impl EncoderLayer {
         &self,
         x: &Tensor,
         n: &Norm,
+        drop: &Dropout,
         c: &LayerCtx,
         f: impl Fn(&Tensor) -> Result<Tensor>,
     ) -> Result<Tensor> {
+        let f = |h: &Tensor| drop.forward_t(&f(h)?, c.train);
         match (self.cfg.placement, self.cfg.residual) {
             (Placement::PostLn, true) => n.forward_t(&(x + f(x)?)?, c.valid, c.train),
             (Placement::PostLn, false) => n.forward_t(&f(x)?, c.valid, c.train),
@@ -89,8 +118,10 @@ impl EncoderLayer {
     }
 
     pub fn forward_t(&self, x: &Tensor, c: &LayerCtx) -> Result<Tensor> {
-        let x = self.sublayer(x, &self.norm1, c, |h| self.attn.forward(h, h, c.mask))?;
-        self.sublayer(&x, &self.norm2, c, |h| self.ffn.forward(h))
+        let x = self.sublayer(x, &self.norm1, &self.drop1, c, |h| {
+            self.attn.forward(h, h, c.mask)
+        })?;
+        self.sublayer(&x, &self.norm2, &self.drop2, c, |h| self.ffn.forward(h))
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod decoder;
+pub mod dropout;
 pub mod ffn;
 pub mod layers;
 pub mod linear;
@@ -22,8 +23,11 @@ pub use decoder::{
     decoder_layer, encoder_decoder, DecoderCtx, DecoderLayer, EncDecConfig, EncoderDecoder,
     KvCache, LayerCache,
 };
+pub use dropout::{dropout, Dropout};
 pub use ffn::{ffn, Activation, Ffn};
-pub use layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
+pub use layers::{
+    encoder_layer, encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, Placement,
+};
 pub use linear::{linear, Linear};
 pub use mask::{valid_positions, AttnMask, Mask};
 pub use model::{encoder, Encoder, EncoderConfig, PosKind};

@@ -1,10 +1,15 @@
 //! A small encoder model for synthetic token tasks: embedding (+ positions),
 //! N encoder layers, an optional final norm (Pre-LN), and a linear read-out per position.
+//! Optional dropout on the sum of embeddings and positions (Vaswani et al. 5.4) and, via
+//! `LayerConfig::dropout`, on every sublayer output; both default to 0 (off).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, Init, VarBuilder};
 
-use super::layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
+use super::dropout::Dropout;
+use super::layers::{
+    encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, Placement, DROPOUT_STREAM,
+};
 use super::linear::{linear, Linear};
 use super::norm::{norm, Norm, NormKind};
 use super::position::sinusoidal;
@@ -26,6 +31,10 @@ pub struct EncoderConfig {
     pub pos: PosKind,
     /// Standard deviation of the token embedding at initialization.
     pub embed_std: f64,
+    /// Dropout rate on embeddings + positions (0 = off, the default).
+    pub emb_dropout: f64,
+    /// Seed of the dropout masks (embedding and every layer); usually the run's seed.
+    pub dropout_seed: u64,
 }
 
 impl EncoderConfig {
@@ -38,6 +47,8 @@ impl EncoderConfig {
             layer,
             pos: PosKind::Sinusoidal,
             embed_std: 1.0,
+            emb_dropout: 0.0,
+            dropout_seed: 0,
         }
     }
 }
@@ -49,6 +60,8 @@ pub struct Encoder {
     pub layers: Vec<EncoderLayer>,
     pub final_norm: Norm,
     pub head: Linear,
+    /// Dropout on embeddings + positions.
+    pub emb_drop: Dropout,
     pub cfg: EncoderConfig,
 }
 
@@ -75,7 +88,14 @@ pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
         )?),
     };
     let layers = (0..cfg.layers)
-        .map(|i| encoder_layer(cfg.layer, vb.pp(format!("layer{i}"))))
+        .map(|i| {
+            encoder_layer_seeded(
+                cfg.layer,
+                cfg.dropout_seed,
+                i as u64,
+                vb.pp(format!("layer{i}")),
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     // Pre-LN stacks end with a norm; Post-LN stacks already end in one.
     let final_kind = if cfg.layer.placement == Placement::PreLn {
@@ -89,6 +109,7 @@ pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
         layers,
         final_norm: norm(final_kind, d, vb.pp("final_norm"))?,
         head: linear(d, cfg.vocab_out, true, vb.pp("head"))?,
+        emb_drop: Dropout::new(cfg.emb_dropout, cfg.dropout_seed, DROPOUT_STREAM - 1),
         cfg,
     })
 }
@@ -108,7 +129,7 @@ impl Encoder {
 
     /// Hidden states after the last layer (and final norm).
     pub fn hidden(&self, tokens: &Tensor, c: &LayerCtx) -> Result<Tensor> {
-        let mut x = self.embed(tokens)?;
+        let mut x = self.emb_drop.forward_t(&self.embed(tokens)?, c.train)?;
         for l in &self.layers {
             x = l.forward_t(&x, c)?;
         }
@@ -174,5 +195,62 @@ mod tests {
                 "{norm:?} {placement:?}: no gradient for {dead:?}"
             );
         }
+    }
+
+    /// Dropout: rate 0 changes nothing in either mode; rate > 0 changes train mode only,
+    /// deterministically per seed, and every variable still gets a gradient.
+    #[test]
+    fn dropout_is_off_by_default_and_seeded() {
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec((0..18u32).map(|i| i * 7 % 11).collect(), (3, 6), &dev).unwrap();
+        let run = |p_drop: f64, seed: u64, train: bool| {
+            let p = Params::new(0);
+            let mut layer = LayerConfig::new(16, 4);
+            layer.dropout = p_drop;
+            let mut cfg = EncoderConfig::new(11, 6, 2, layer);
+            cfg.emb_dropout = p_drop;
+            cfg.dropout_seed = seed;
+            let m = encoder(cfg, p.vb()).unwrap();
+            let c = LayerCtx {
+                train,
+                ..LayerCtx::default()
+            };
+            m.forward_t(&x, &c)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let base = run(0.0, 0, false);
+        assert_eq!(run(0.0, 0, true), base);
+        assert_eq!(run(0.3, 0, false), base);
+        let a = run(0.3, 0, true);
+        assert_ne!(a, base);
+        assert_eq!(run(0.3, 0, true), a);
+        assert_ne!(run(0.3, 1, true), a);
+
+        let p = Params::new(0);
+        let mut layer = LayerConfig::new(16, 4);
+        layer.dropout = 0.1;
+        layer.placement = Placement::PreLn;
+        let mut cfg = EncoderConfig::new(11, 6, 2, layer);
+        cfg.emb_dropout = 0.1;
+        cfg.pos = PosKind::Learned;
+        let m = encoder(cfg, p.vb()).unwrap();
+        let y = Tensor::from_vec((0..18u32).map(|i| i * 3 % 11).collect(), (3, 6), &dev).unwrap();
+        let b = Batch {
+            x: x.clone(),
+            y,
+            weight: Tensor::ones((3, 6), candle_core::DType::F32, &dev).unwrap(),
+            lengths: None,
+        };
+        let c = LayerCtx {
+            train: true,
+            ..LayerCtx::default()
+        };
+        let (loss, _, _) = masked_loss(&m.forward_t(&b.x, &c).unwrap(), &b).unwrap();
+        let dead = vars_without_gradient(&p, &loss).unwrap();
+        assert!(dead.is_empty(), "no gradient for {dead:?}");
     }
 }
