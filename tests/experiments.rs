@@ -80,4 +80,10 @@ macro_rules! experiments {
     };
 }
 
-experiments!(q03_additive_vs_dot, q04_softmax_scaling);
+experiments!(
+    q02_qk_projections,
+    q03_additive_vs_dot,
+    q04_softmax_scaling,
+    q05_padding_mask,
+    q21_bert_mask,
+);

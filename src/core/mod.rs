@@ -9,6 +9,7 @@ pub mod model;
 pub mod norm;
 pub mod params;
 pub mod position;
+pub mod query_stream;
 
 pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
