@@ -405,6 +405,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         "lo",
         "hi",
         "gd_rel_err_first_target",
+        "closed_form_first_target",
     ]);
     let mut full_rank = (0f64, 0f64, 0f64, 0f64);
     for &r in &cfg.fit_ranks {
@@ -428,7 +429,8 @@ fn run(ctx: &mut Ctx) -> Result<()> {
                 e.point,
                 best,
                 worst,
-                gd
+                gd,
+                errs[0]
             ]);
             if r == d {
                 if shared {
