@@ -34,7 +34,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Transformer为什么Q和K使用不同的权重矩阵生成,为何不能使用同一个值进行自身的点乘?",
         seed_answer: r#"请求和键值初始为不同的权重是为了解决可能输入句长与输出句长不一致的问题。并且假如QK维度一致,如果不用Q,直接拿K和K点乘的话,你会发现attention score 矩阵是一个对称矩阵。因为是同样一个矩阵,都投影到了同样一个空间,所以泛化能力很差。"#,
         seed_claims: r#"Separate W_Q and W_K exist because input and output lengths can differ; with one shared matrix the score matrix is symmetric and, projected into one space, generalizes poorly."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 3,
@@ -61,7 +61,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "在计算attention score的时候如何对padding做mask操作?",
         seed_answer: r#"对需要mask的位置设为负无穷,再对attention score进行相加"#,
         seed_claims: r#"Set padded positions' scores to -inf (added to the scores) before the softmax."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 6,
@@ -209,7 +209,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "bert的mask为何不学习transformer在attention处进行屏蔽score的技巧?",
         seed_answer: r#"BERT和transformer的目标不一致,bert是语言的预训练模型,需要充分考虑上下文的关系,而transformer主要考虑句子中第i个元素与前i-1个元素的关系。"#,
         seed_claims: r#"BERT's objective needs both left and right context, while the decoder only looks left."#,
-        implemented: false,
+        implemented: true,
     },
 ];
 

@@ -81,8 +81,10 @@ macro_rules! experiments {
 }
 
 experiments!(
+    q02_qk_projections,
     q03_additive_vs_dot,
     q04_softmax_scaling,
+    q05_padding_mask,
     q09_sinusoidal_pe,
     q10_relative_pe,
     q11_residual,
@@ -90,4 +92,5 @@ experiments!(
     q16_decoder_self_attention,
     q18_decoder_parallel,
     q20_lr_warmup_dropout,
+    q21_bert_mask,
 );

@@ -14,6 +14,7 @@ pub mod position;
 pub mod positional;
 pub mod relative;
 pub mod rope;
+pub mod query_stream;
 
 pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
