@@ -80,4 +80,10 @@ macro_rules! experiments {
     };
 }
 
-experiments!(q03_additive_vs_dot, q04_softmax_scaling);
+experiments!(
+    q03_additive_vs_dot,
+    q04_softmax_scaling,
+    q06_head_dim,
+    q07_encoder_structure,
+    q08_embedding_scale
+);
