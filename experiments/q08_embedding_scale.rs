@@ -284,7 +284,15 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         "scaled_lo",
         "scaled_hi",
     ]);
-    let mut nr = Table::new(&["init", "d", "scaling", "emb_norm", "pe_norm", "emb_over_pe"]);
+    let mut nr = Table::new(&[
+        "init",
+        "d",
+        "scaling",
+        "variant",
+        "emb_norm",
+        "pe_norm",
+        "emb_over_pe",
+    ]);
     let v = cfg.main_vocab;
     let (mut xavier_scaled, mut normal_scaled) = (vec![], vec![]);
     let (mut bal_scaled, mut bal_unscaled) = (vec![], vec![]);
@@ -316,7 +324,15 @@ fn run(ctx: &mut Ctx) -> Result<()> {
                 / cfg.norm_rows as f64;
             for (name, f) in [("unscaled", 1.0), ("scaled by sqrt(d)", (d as f64).sqrt())] {
                 let r = emb_norm * f / pe_norm;
-                nr.push(row![init.name(), d, name, emb_norm * f, pe_norm, r]);
+                nr.push(row![
+                    init.name(),
+                    d,
+                    name,
+                    format!("{}, {name}", init.name()),
+                    emb_norm * f,
+                    pe_norm,
+                    r
+                ]);
                 match (init, f == 1.0) {
                     (InitKind::NormalInvD, true) => bal_unscaled.push(r),
                     (InitKind::NormalInvD, false) => bal_scaled.push(r),
@@ -400,16 +416,16 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .labels("vocabulary size V", "variance × d"),
     )?;
     ctx.chart(
-        ChartSpec::bars(
+        ChartSpec::line(
             "norm_ratio.png",
             "norm_ratio.csv",
             "Token embedding norm / PE norm (V = 37000)",
-            "scaling",
+            "d",
             &["emb_over_pe"],
         )
-        .series("init")
+        .series("variant")
         .log_y()
-        .labels("embedding scale", "‖embedding‖ / ‖PE‖"),
+        .labels("d_model", "‖embedding‖ / ‖PE‖"),
     )?;
     ctx.chart(
         ChartSpec::line(
