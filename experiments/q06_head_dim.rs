@@ -40,7 +40,7 @@ struct Config {
     /// Q6.1a "reduces computation": B/A must be at most this (params, FLOPs and the
     /// median per-round time ratio) to support; refuted when all three exceed it.
     max_cheaper_ratio: f64,
-    /// Q6.1a: band for "about the same cost" reported in the note (time ratio B/A).
+    /// Q6.1a: band for "about the same cost" reported in the note (median time ratio B/A).
     same_cost_band: (f64, f64),
     /// Q6.1b: C/B params and FLOPs ratios must be at least this fraction of h. (The
     /// measured time ratio C/B is reported, not decided on: at this CPU scale candle's
@@ -399,7 +399,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             Verdict::Inconclusive
         }
     };
-    let same = ba_e.lo >= cfg.same_cost_band.0 && ba_e.hi <= cfg.same_cost_band.1;
+    let same = ba_e.point >= cfg.same_cost_band.0 && ba_e.point <= cfg.same_cost_band.1;
     ctx.claim(
         Claim::with_verdict(
             "Q6.1a",
@@ -424,9 +424,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             ba_e.lo,
             ba_e.hi,
             if same {
-                format!(", inside the declared same-cost band [{}, {}]", cfg.same_cost_band.0, cfg.same_cost_band.1)
+                format!(": the median lies inside the declared same-cost band [{}, {}]", cfg.same_cost_band.0, cfg.same_cost_band.1)
             } else {
-                format!(", outside the declared same-cost band [{}, {}]", cfg.same_cost_band.0, cfg.same_cost_band.1)
+                format!(": the median lies outside the declared same-cost band [{}, {}]", cfg.same_cost_band.0, cfg.same_cost_band.1)
             }
         )),
     );
