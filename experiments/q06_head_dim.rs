@@ -500,11 +500,12 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.literature("Vaswani et al. 2017, §3.2.2: \"Due to the reduced dimension of each head, the total computational cost is similar to that of single-head attention with full dimensionality.\"");
     ctx.literature("Bhojanapalli et al. 2020 (Low-rank bottleneck in multi-head attention models): with d_k = d/h < n each head's attention is rank-limited; setting the head size to n removes the bottleneck.");
     ctx.corrected_answer(format!(
-        "Reducing each head to d/h keeps the total cost of multi-head attention about equal to one full-width head (same {} parameters, forward FLOPs ratio {:.3}, measured time ratio {:.2}), not lower; what it saves is the h-fold cost of giving every head the full width (C/B: {:.1}× parameters, {:.1}× time). The h subspaces let different heads attend to different patterns at that fixed budget. The price is per-head expressiveness: a head of width d_k < n cannot represent an arbitrary attention pattern (rank-d_k fits of random patterns: {}).",
+        "Reducing each head to d/h keeps the total cost of multi-head attention about equal to one full-width head (same {} parameters, forward FLOPs ratio {:.3}, measured time ratio {:.2}), not lower; what it saves is the h-fold cost of giving every head the full width (C/B: {:.1}× parameters and {:.1}× FLOPs; {:.1}× CPU time at this small CPU scale, where per-op overheads dilute the saving). The h subspaces let different heads attend to different patterns at that fixed budget. The price is per-head expressiveness: a head of width d_k < n cannot represent an arbitrary attention pattern (rank-d_k fits of random patterns: {}).",
         pa as usize,
         fb / fa,
         ba_e.point,
         pc / pb_,
+        fc / fb,
         cb_e.point,
         detail.join("; ")
     ));
