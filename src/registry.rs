@@ -70,7 +70,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "为什么在进行多头注意力的时候需要对每个head进行降维?",
         seed_answer: r#"将原有的高维空间转化为多个低维空间并再最后进行拼接,形成同样维度的输出,借此丰富特性信息,降低了计算量"#,
         seed_claims: r#"Projecting into several low-dimensional subspaces and concatenating enriches the features and reduces computation."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 7,
@@ -79,7 +79,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "大概讲一下Transformer的Encoder模块?",
         seed_answer: r#"输入嵌入-加上位置编码-多个编码器层(每个编码器层包含全连接层,多头注意力层和点式前馈网络层(包含激活函数层))"#,
         seed_claims: r#"Input embedding plus positional encoding, then encoder layers, each with a fully connected layer, multi-head attention and a position-wise feed-forward network."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 8,
@@ -88,7 +88,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "为何在获取输入词向量之后需要对矩阵乘以embedding size的开方?",
         seed_answer: r#"embedding matrix的初始化方式是xavier init,这种方式的方差是1/embedding size,因此乘以embedding size的开方使得embedding matrix的方差是1,在这个scale下可能更有利于embedding matrix的收敛。"#,
         seed_claims: r#"Xavier initialization gives the embedding matrix variance 1/d_model, so multiplying by sqrt(d_model) brings it to 1, which may help convergence."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 9,
