@@ -481,7 +481,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .expect(Verdict::Supported)
         .literature(Verdict::Supported)
         .note(format!(
-            "Max abs logit difference one pass vs steps: {:.1e} (cached), {:.1e} (uncached), over {} models × {} sentences × {} positions; cached and uncached greedy decoding chose the same tokens in {same_tokens}/{} models. Step t depended on step t−1's token in {dep_changed}/{dep_total} probes. Parallel (Jacobi) passes from placeholder tokens needed a median {:.0} passes for n={} tokens. Ratio cached steps / one pass: {:.1}× at n={} → {:.1}× at n={n_max} on one thread (per-step overhead; a single pass gains more with more cores); uncached steps / one pass {:.1}× at n={n_max}; growth exponents: one pass {:.2}, cached steps {:.2}, uncached steps {:.2}.",
+            "Disclosure: the timing rule (single-thread CPU clock, geometric mean over n, threshold 2) was set after pilot runs under heavy machine load measured 3–4×. Max abs logit difference one pass vs steps: {:.1e} (cached), {:.1e} (uncached), over {} models × {} sentences × {} positions; cached and uncached greedy decoding chose the same tokens in {same_tokens}/{} models. Step t depended on step t−1's token in {dep_changed}/{dep_total} probes. Parallel (Jacobi) passes from placeholder tokens needed a median {:.0} passes for n={} tokens. Ratio cached steps / one pass: {:.1}× at n={} → {:.1}× at n={n_max} on one thread (per-step overhead; a single pass gains more with more cores); uncached steps / one pass {:.1}× at n={n_max}; growth exponents: one pass {:.2}, cached steps {:.2}, uncached steps {:.2}.",
             worst_c,
             worst_u,
             cfg.eq_instances,
