@@ -22,6 +22,7 @@ pub mod output;
 pub mod registry;
 pub mod rng;
 pub mod stats;
+pub mod tokenize;
 pub mod train;
 pub mod verdict;
 
