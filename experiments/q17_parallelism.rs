@@ -37,7 +37,8 @@ struct Grid {
     ns: Vec<usize>,
     /// Layer widths d (must appear among the n so the Table-1 crossover n = d is timed).
     widths: Vec<usize>,
-    /// Batch size B.
+    /// Batch size B. One sequence: then the only parallel dimension besides the width
+    /// is the sequence itself, which self-attention can use and a recurrence cannot.
     batch: usize,
     /// Attention heads (d_k = d / heads).
     heads: usize,
@@ -76,7 +77,7 @@ impl Config {
             grid: Grid {
                 ns: ctx.pick(vec![16, 32, 64, 128], vec![16, 32, 64, 128, 256, 512]),
                 widths: vec![32, 128],
-                batch: 4,
+                batch: 1,
                 heads: 4,
                 warmup: 1,
                 repeats: ctx.pick(3, 5),
@@ -428,7 +429,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
                         x.hi,
                         3.0 * m.flops(g.batch, n, d) / x.point / 1e9
                     ]);
-                    if th == tmax {
+                    if th == cfg.decision_threads {
                         plot.push(row![
                             n,
                             format!("{} d={d}", m.name()),
@@ -554,7 +555,10 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ChartSpec::line(
             "time_by_n.png",
             "timing_by_n.csv",
-            &format!("Forward+backward time, B={}, {tmax} threads", g.batch),
+            &format!(
+                "Forward+backward time, B={}, {} thread(s), median and range",
+                g.batch, cfg.decision_threads
+            ),
             "n",
             &["median_ms"],
         )

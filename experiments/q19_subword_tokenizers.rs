@@ -621,10 +621,10 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         )),
     );
 
-    ctx.answer(Answer::PartlyCorrect);
+    ctx.answer(Answer::Incomplete);
     ctx.literature("Sennrich et al. 2016: BPE for NMT, merges the most frequent pair of symbols, with an end-of-word marker. Schuster & Nakajima 2012, Wu et al. 2016: WordPiece picks the merge that most increases the training data's likelihood (count(ab)/(count(a)·count(b)) in the usual implementation). Kudo 2018: unigram LM with subword regularization (sampled segmentations). Provilkov et al. 2020: BPE-dropout.");
     ctx.corrected_answer(format!(
-        "Right about BPE, silent about WordPiece. Measured on a generated corpus with known morphology: word vocabularies leave {:.1}% of held-out tokens unknown even with every training word ({}), subwords {:.2}%; BPE merges the most frequent pair every time (WordPiece only {:.0}% of the time: it merges by count(ab)/(count(a)·count(b)), the likelihood gain, so it prefers pairs whose parts rarely occur apart); tokens per word fall from {:.1} to {:.1} as the vocabulary grows to {vmax}; morpheme-boundary precision at {} merges is {:.2} (BPE) and {:.2} (WordPiece) against {:.2} by chance. Plain BPE is deterministic, but that is not a property of subword tokenization: BPE-dropout and the unigram LM sample segmentations with probabilities.",
+        "Right about BPE, but it never describes WordPiece. Measured on a generated corpus with known morphology: word vocabularies leave {:.1}% of held-out tokens unknown even with every training word ({}), subwords {:.2}%; BPE merges the most frequent pair every time (WordPiece only {:.0}% of the time: it merges by count(ab)/(count(a)·count(b)), the likelihood gain, so it prefers pairs whose parts rarely occur apart); tokens per word fall from {:.1} to {:.1} as the vocabulary grows to {vmax}; morpheme-boundary precision at {} merges is {:.2} (BPE) and {:.2} (WordPiece) against {:.2} by chance. Plain BPE is deterministic, but that is not a property of subword tokenization: BPE-dropout and the unigram LM sample segmentations with probabilities.",
         100.0 * full_oov,
         by_freq.len(),
         100.0 * max_sub_oov,
