@@ -6,7 +6,7 @@
 //!
 //! Setup: one self-attention layer (the core's `MultiHeadAttention`) against one LSTM
 //! and one GRU layer of the same width d (candle-nn's, weights from `Params`), forward
-//! + backward of a (B, n, d) input, over n at two widths. Sequential steps are counted
+//! and backward of a (B, n, d) input, over n at two widths. Sequential steps are counted
 //! by wrapping the RNN's `step` (candle-nn's `seq` calls it once per position, each
 //! call needing the previous state); the attention layer is one call whatever n.
 //! Wall-clock times come from child processes of this binary run with
@@ -622,9 +622,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.answer(Answer::Correct);
     ctx.literature("Vaswani et al. 2017, Table 1: self-attention costs O(n²·d) per layer with O(1) sequential operations and O(1) maximum path length; a recurrent layer costs O(n·d²) with O(n) sequential operations and O(n) path length. Self-attention is cheaper per layer when n < d.");
     ctx.corrected_answer(format!(
-        "The seed answer is right about where the parallelism is: self-attention computes every position in one call of a few large matrix products (1 sequential step whatever n), while an LSTM or GRU makes n dependent steps, each a small matrix product waiting on the previous hidden state. Measured (B={}, one layer, forward+backward, one thread, minimum over repeats): at n = d, where Table 1's n²·d and n·d² are equal, the recurrent layers take {} the time per FLOP of self-attention ({}). The price of attention's parallelism is its O(n²·d) work: past n = d the n²·d term outgrows the recurrent n·d² (their ratio is n/d), so for long sequences attention costs more FLOPs, though it still needs only one sequential step. The parallelism is in training and in encoding; autoregressive decoding is still step by step (Q18).",
+        "The seed answer is right about where the parallelism is: self-attention computes every position in one call of a few large matrix products (1 sequential step whatever n), while an LSTM or GRU makes n dependent steps, each a small matrix product waiting on the previous hidden state. Measured (B={}, one layer, forward+backward, one thread, minimum over repeats): at n = d, where Table 1's n²·d and n·d² are equal, the recurrent layers take at least {:.1}× the time per FLOP of self-attention ({}). The price of attention's parallelism is its O(n²·d) work: past n = d the n²·d term outgrows the recurrent n·d² (their ratio is n/d), so for long sequences attention costs more FLOPs, though it still needs only one sequential step. The parallelism is in training and in encoding; autoregressive decoding is still step by step (Q18).",
         g.batch,
-        format!("at least {:.1}×", worst.point),
+        worst.point,
         short.join("; ")
     ));
     Ok(())
