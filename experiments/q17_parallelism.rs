@@ -545,7 +545,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ChartSpec::line(
             "sequential_steps.png",
             "sequential_steps.csv",
-            "Sequential layer calls per forward pass",
+            "Sequential layer calls per forward pass (LSTM and GRU coincide at n)",
             "n",
             &["sequential_steps"],
         )
