@@ -531,6 +531,34 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let timing_v = Rule::AtLeast(cfg.min_time_per_flop_ratio).decide(&worst);
     let steps_v = Verdict::from_bool(steps_ok);
 
+    // Measured crossover: the first n at which self-attention's minimum time reaches
+    // the faster recurrent layer's (decision thread count), per width.
+    let mut crossings = vec![];
+    for &d in &g.widths {
+        let th = cfg.decision_threads;
+        let mut hit = None;
+        for &n in &g.ns {
+            let a = est(th, Model::Attention, d, n)?.lo;
+            let r = est(th, Model::Lstm, d, n)?
+                .lo
+                .min(est(th, Model::Gru, d, n)?.lo);
+            if a >= r {
+                hit = Some(n);
+                break;
+            }
+        }
+        crossings.push(match hit {
+            Some(n) => format!(
+                "d={d}: self-attention is slower from n={n} (n/d = {})",
+                n as f64 / d as f64
+            ),
+            None => format!(
+                "d={d}: self-attention stays faster up to n={}",
+                g.ns.last().copied().unwrap_or(0)
+            ),
+        });
+    }
+
     // Speedups from one to two threads at the largest n, for the note.
     let nmax = *g.ns.iter().max().context("ns")?;
     let mut speedups = vec![];
@@ -612,9 +640,11 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .expect(Verdict::Supported)
         .literature(Verdict::Supported)
         .note(format!(
-            "Worst case: {worst_where}. At n = d, {} thread(s): {}. With {tmax} threads (median per FLOP): {}. Speedup from {tmin} to {tmax} threads at n={nmax}: {} (on a shared 2-core machine the thread speedups are informative only and are not part of the rule).",
+            "Worst case: {worst_where}. At n = d, {} thread(s): {}. Measured wall-clock crossover ({} thread(s)): {}. With {tmax} threads (median per FLOP): {}. Speedup from {tmin} to {tmax} threads at n={nmax}: {} (on a shared 2-core machine the thread speedups are informative only and are not part of the rule).",
             cfg.decision_threads,
             at_crossover.join("; "),
+            cfg.decision_threads,
+            crossings.join("; "),
             other_threads.join("; "),
             speedups.join(", ")
         )),
