@@ -23,6 +23,7 @@ pub mod perf;
 pub mod registry;
 pub mod rng;
 pub mod stats;
+pub mod tokenize;
 pub mod train;
 pub mod verdict;
 

@@ -171,7 +171,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Transformer的并行化提现在哪个地方?",
         seed_answer: r#"Transformer的并行化主要体现在self-attention模块,在Encoder端Transformer可以并行处理整个序列,并得到整个输入序列经过Encoder端的输出,但是rnn只能从前到后的执行"#,
         seed_claims: r#"The encoder processes the whole sequence at once through self-attention; an RNN must go step by step."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 18,
@@ -191,7 +191,7 @@ pub const QUESTIONS: &[Question] = &[
 传统词tokenization方法不利于模型学习词缀之间的关系”BPE(字节对编码)或二元编码是一种简单的数据压缩形式,其中最常见的一对连续字节数据被替换为该数据中不存在的字节。后期使用时需要一个替换表来重建原始数据。优点:可以有效地平衡词汇表大小和步数(编码句子所需的token次数)。
 缺点:基于贪婪和确定的符号替换,不能提供带概率的多个分片结果。"#,
         seed_claims: r#"Subwords fix the OOV problem and capture affixes; BPE merges the most frequent adjacent pair; it balances vocabulary size against sequence length; it is greedy and deterministic, with no probabilistic segmentations."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 20,

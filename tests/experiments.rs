@@ -93,7 +93,9 @@ experiments!(
     q11_residual,
     q15_cross_attention,
     q16_decoder_self_attention,
+    q17_parallelism,
     q18_decoder_parallel,
+    q19_subword_tokenizers,
     q20_lr_warmup_dropout,
     q21_bert_mask,
 );
