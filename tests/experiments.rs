@@ -80,4 +80,9 @@ macro_rules! experiments {
     };
 }
 
-experiments!(q03_additive_vs_dot, q04_softmax_scaling);
+experiments!(
+    q03_additive_vs_dot,
+    q04_softmax_scaling,
+    q13_batchnorm,
+    q14_ffn_activation
+);
