@@ -119,7 +119,7 @@ impl Config {
             gap_lr: 3e-3,
             min_gap_reduction: 0.02,
             batches: ctx.pick(vec![2, 64], vec![2, 4, 64]),
-            bs_steps: ctx.pick(100, 300),
+            bs_steps: ctx.pick(250, 300),
             bs_lr: 3e-3,
             min_small_batch_loss: 0.05,
             min_discrepancy: 0.1,

@@ -439,7 +439,7 @@ fn part_train(ctx: &mut Ctx, cfg: &Config) -> Result<TrainResult> {
         dead_init: vec![],
         dead_end: vec![],
     };
-    let mut mean_curve: Vec<Vec<(usize, f64)>> = vec![vec![], vec![]];
+    let mut mean_curve: Vec<Vec<(usize, f64, f64)>> = vec![vec![], vec![]];
     for (ai, (act, name)) in acts.iter().enumerate() {
         for &s in &seeds {
             let data = make_data(cfg, s)?;
@@ -461,9 +461,10 @@ fn part_train(ctx: &mut Ctx, cfg: &Config) -> Result<TrainResult> {
             for (i, &(step, l, a)) in log.eval.iter().enumerate() {
                 curves.push(row![*name, s, step, a, l]);
                 if mean_curve[ai].len() <= i {
-                    mean_curve[ai].push((step, 0.0));
+                    mean_curve[ai].push((step, 0.0, 0.0));
                 }
                 mean_curve[ai][i].1 += a / seeds.len() as f64;
+                mean_curve[ai][i].2 += l / seeds.len() as f64;
             }
             finals.push(row![
                 *name,
@@ -490,10 +491,10 @@ fn part_train(ctx: &mut Ctx, cfg: &Config) -> Result<TrainResult> {
     ctx.table("training_curves.csv", &curves)?;
     ctx.table("training_final.csv", &finals)?;
     ctx.table("dead_relu.csv", &dead_t)?;
-    let mut mc = Table::new(&["act", "step", "mean_eval_acc"]);
+    let mut mc = Table::new(&["act", "step", "mean_eval_acc", "mean_eval_loss"]);
     for (ai, (_, name)) in acts.iter().enumerate() {
-        for &(step, a) in &mean_curve[ai] {
-            mc.push(row![*name, step, a]);
+        for &(step, a, l) in &mean_curve[ai] {
+            mc.push(row![*name, step, a, l]);
         }
     }
     ctx.table("mean_curves.csv", &mc)?;
@@ -501,12 +502,24 @@ fn part_train(ctx: &mut Ctx, cfg: &Config) -> Result<TrainResult> {
         ChartSpec::line(
             "learning_curves.png",
             "mean_curves.csv",
-            "Token counting: held-out accuracy (mean over paired seeds)",
+            "Position-wise FFN stack: held-out accuracy (mean over paired seeds)",
             "step",
             &["mean_eval_acc"],
         )
         .series("act")
         .labels("step", "held-out accuracy"),
+    )?;
+    ctx.chart(
+        ChartSpec::line(
+            "loss_curves.png",
+            "mean_curves.csv",
+            "Held-out loss (mean over paired seeds); Q14.L3 compares its area",
+            "step",
+            &["mean_eval_loss"],
+        )
+        .series("act")
+        .log_y()
+        .labels("step", "held-out loss"),
     )?;
     let mut pd = Table::new(&[
         "seed",
