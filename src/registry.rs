@@ -135,7 +135,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "简答讲一下BatchNorm技术,以及它的优缺点。",
         seed_answer: r#"批归一化是对每一批的数据在进入激活函数前进行归一化,可以提高收敛速度,防止过拟合,防止梯度消失,增加网络对数据的敏感度。"#,
         seed_claims: r#"BatchNorm normalizes each batch before the activation; it speeds convergence, prevents overfitting and prevents vanishing gradients."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 14,
@@ -144,7 +144,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "简单描述一下Transformer中的前馈神经网络?使用了什么激活函数?相关优缺点?",
         seed_answer: r#"输入嵌入-加上位置编码-多个编码器层(每个编码器层包含全连接层,多头注意力层和点式前馈网络层(包含激活函数层))-多个解码器层(每个编码器层包含全连接层,多头注意力层和点式前馈网络层)-全连接层,使用了relu激活函数"#,
         seed_claims: r#"(Repeats the encoder description of Q7, then:) the activation is ReLU."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 15,

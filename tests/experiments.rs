@@ -91,6 +91,8 @@ experiments!(
     q09_sinusoidal_pe,
     q10_relative_pe,
     q11_residual,
+    q13_batchnorm,
+    q14_ffn_activation,
     q15_cross_attention,
     q16_decoder_self_attention,
     q17_parallelism,

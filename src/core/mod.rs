@@ -7,6 +7,7 @@ pub mod ffn;
 pub mod layers;
 pub mod linear;
 pub mod mask;
+pub mod mlp;
 pub mod model;
 pub mod norm;
 pub mod params;
@@ -31,6 +32,7 @@ pub use layers::{
 };
 pub use linear::{linear, Linear};
 pub use mask::{valid_positions, AttnMask, Mask};
+pub use mlp::{mlp, Mlp, MlpAct, MlpConfig};
 pub use model::{encoder, Encoder, EncoderConfig, PosKind};
 pub use norm::{batch_norm, layer_norm, norm, BatchNorm, LayerNorm, Norm, NormKind};
 pub use params::Params;
