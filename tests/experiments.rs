@@ -80,4 +80,9 @@ macro_rules! experiments {
     };
 }
 
-experiments!(q03_additive_vs_dot, q04_softmax_scaling);
+experiments!(
+    q01_multi_head,
+    q03_additive_vs_dot,
+    q04_softmax_scaling,
+    q12_layernorm_vs_batchnorm
+);
