@@ -25,7 +25,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "Transformer为何使用多头注意力机制?(为什么不使用一个头)",
         seed_answer: r#"多头可以使参数矩阵形成多个子空间,矩阵整体的size不变,只是改变了每个head对应的维度大小,这样做使矩阵对多方面信息进行学习,但是计算量和单个head差不多。"#,
         seed_claims: r#"Splitting d_model into h heads keeps parameters and compute about the same as one head; several heads learn different subspaces that one head cannot."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 2,
@@ -126,7 +126,7 @@ pub const QUESTIONS: &[Question] = &[
         original: "为什么transformer块使用LayerNorm而不是BatchNorm?LayerNorm 在Transformer的位置是哪里?",
         seed_answer: r#"多头注意力层和激活函数层之间。CV使用BN是认为channel维度的信息对cv方面有重要意义,如果对channel维度也归一化会造成不同通道信息一定的损失。而同理nlp领域认为句子长度不一致,并且各个batch的信息没什么关系,因此只考虑句子内信息的归一化,也就是LN。"#,
         seed_claims: r#"LayerNorm sits between multi-head attention and the activation; sentences vary in length and batch partners are unrelated, so per-sentence normalization suits NLP."#,
-        implemented: false,
+        implemented: true,
     },
     Question {
         number: 13,

@@ -81,6 +81,7 @@ macro_rules! experiments {
 }
 
 experiments!(
+    q01_multi_head,
     q02_qk_projections,
     q03_additive_vs_dot,
     q04_softmax_scaling,
@@ -91,6 +92,7 @@ experiments!(
     q09_sinusoidal_pe,
     q10_relative_pe,
     q11_residual,
+    q12_layernorm_vs_batchnorm,
     q13_batchnorm,
     q14_ffn_activation,
     q15_cross_attention,
