@@ -578,12 +578,6 @@ fn run(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn main() {
-    // These models are tiny: candle's worker threads cost more CPU than they save
-    // (about 4× the CPU time on 2 cores), and one thread makes the timings steadier.
-    // An explicit RAYON_NUM_THREADS still wins.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
     transformer_claims::cli::main(
         "q01_multi_head",
         "Q1: single vs multi-head attention. Counts parameters and times forward+backward over h at fixed d_model, and trains h ∈ {1,2,4,8} on a task that needs two positions at once.",

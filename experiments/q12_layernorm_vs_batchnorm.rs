@@ -823,12 +823,6 @@ fn run(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn main() {
-    // These models are tiny: candle's worker threads cost more CPU than they save
-    // (about 4× the CPU time on 2 cores), and one thread makes the timings steadier.
-    // An explicit RAYON_NUM_THREADS still wins.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
     transformer_claims::cli::main(
         "q12_layernorm_vs_batchnorm",
         "Q12: LayerNorm vs BatchNorm on variable-length batches. Probes how batch statistics mix partners and padding, the train/inference gap, where LN sits in Post-LN and Pre-LN layers, and trains LN, BN, masked BN and no-norm encoders.",

@@ -76,6 +76,16 @@ pub fn one_line_panics() {
     }));
 }
 
+/// The experiments' models are tiny: candle's worker threads cost more CPU than they
+/// save (measured: the quick suite took 91.6 s with candle's default threads, 74.6 s
+/// with one; one experiment used 4x the CPU time), and one thread steadies the
+/// timings. An explicit RAYON_NUM_THREADS still wins (Q17 sets it per child process).
+pub fn single_thread_by_default() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+}
+
 /// Print the claims as a short table.
 pub fn print_summary(v: &VerdictFile) {
     println!(
@@ -120,6 +130,7 @@ fn truncate(s: &str, n: usize) -> String {
 /// Run one experiment as a program. `name` must be in the registry.
 pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
     one_line_panics();
+    single_thread_by_default();
     let args: ExpArgs = parse_or_exit(about);
     let code = match run_once(name, &args, run) {
         Ok(v) => {

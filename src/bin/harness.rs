@@ -217,6 +217,15 @@ fn run_one(q: &Question, out: &Path, quick: bool, seed: u64) -> Result<Ran> {
     })
 }
 
+/// A line above the progress bar, or on stdout when the bar is hidden (not a terminal).
+fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        println!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
 fn bar(len: u64) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     pb.set_style(
@@ -237,9 +246,9 @@ fn run(out: &Path, which: &[String], quick: bool, seed: u64) -> Result<bool> {
         pb.set_message(q.experiment.to_string());
         let r = run_one(q, out, quick, seed)?;
         if r.ok {
-            pb.println(format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds));
+            say(&pb, format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds));
         } else {
-            pb.println(format!(
+            say(&pb, format!(
                 "  FAIL  {:<28} {:>6.1} s  {}",
                 q.experiment, r.seconds, r.last_err
             ));
@@ -440,7 +449,7 @@ fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
             pb.inc(1);
             if !r.ok {
                 failed += 1;
-                pb.println(format!(
+                say(&pb, format!(
                     "  FAIL  {} seed {seed}: {}",
                     q.experiment, r.last_err
                 ));
@@ -471,7 +480,7 @@ fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
             };
             if agree != k {
                 ok = false;
-                pb.println(format!("  not robust: {} {id}: {} supported, {} refuted, {} inconclusive of {k} (expected {exp})", q.experiment, c[0], c[1], c[2]));
+                say(&pb, format!("  not robust: {} {id}: {} supported, {} refuted, {} inconclusive of {k} (expected {exp})", q.experiment, c[0], c[1], c[2]));
             }
             t.push(row![q.experiment, id, exp, k, c[0], c[1], c[2], failed]);
         }
