@@ -246,12 +246,18 @@ fn run(out: &Path, which: &[String], quick: bool, seed: u64) -> Result<bool> {
         pb.set_message(q.experiment.to_string());
         let r = run_one(q, out, quick, seed)?;
         if r.ok {
-            say(&pb, format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds));
+            say(
+                &pb,
+                format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds),
+            );
         } else {
-            say(&pb, format!(
-                "  FAIL  {:<28} {:>6.1} s  {}",
-                q.experiment, r.seconds, r.last_err
-            ));
+            say(
+                &pb,
+                format!(
+                    "  FAIL  {:<28} {:>6.1} s  {}",
+                    q.experiment, r.seconds, r.last_err
+                ),
+            );
             failed.push(q.experiment);
         }
         pb.inc(1);
@@ -449,10 +455,10 @@ fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
             pb.inc(1);
             if !r.ok {
                 failed += 1;
-                say(&pb, format!(
-                    "  FAIL  {} seed {seed}: {}",
-                    q.experiment, r.last_err
-                ));
+                say(
+                    &pb,
+                    format!("  FAIL  {} seed {seed}: {}", q.experiment, r.last_err),
+                );
                 continue;
             }
             let v = read_verdict(&dir.join(q.experiment))?;
@@ -532,7 +538,12 @@ fn bench(out: &Path, reps: usize) -> Result<bool> {
     eprintln!("timing the reference training step ({reps} steps)…");
     let [f, b, o, step] = perf::reference_step(cfg, 2, reps)?;
     let mut t = Table::new(&["part", "median_ms"]);
-    for (name, s) in [("forward", f), ("backward", b), ("optimizer", o), ("whole step", step)] {
+    for (name, s) in [
+        ("forward", f),
+        ("backward", b),
+        ("optimizer", o),
+        ("whole step", step),
+    ] {
         t.push(row![name, s * 1e3]);
     }
     t.write(&dir.join("timing_step.csv"))?;
@@ -560,13 +571,48 @@ fn bench(out: &Path, reps: usize) -> Result<bool> {
             }
         }
     }
-    p.push(row!["FLOP limit at measured matmul speed", flop_ms, flop_ms / (step * 1e3)]);
+    p.push(row![
+        "FLOP limit at measured matmul speed",
+        flop_ms,
+        flop_ms / (step * 1e3)
+    ]);
     p.write(&dir.join("timing_peers.csv"))?;
     let specs = vec![
-        ChartSpec::bars("step.png", "timing_step.csv", "Reference training step (median ms)", "part", &["median_ms"]).labels("", "ms"),
-        ChartSpec::line("attention.png", "timing_attention.csv", "Attention forward+backward, B=8, h=4, d_k=32", "n", &["median_ms"]).log_x().log_y().labels("n", "ms"),
-        ChartSpec::line("matmul.png", "timing_matmul.csv", "f32 matmul throughput", "n", &["gflops"]).log_x().labels("n (n×n · n×n)", "GFLOP/s"),
-        ChartSpec::bars("peers.png", "timing_peers.csv", "Reference step: candle vs peers (median ms)", "system", &["median_ms"]).labels("", "ms"),
+        ChartSpec::bars(
+            "step.png",
+            "timing_step.csv",
+            "Reference training step (median ms)",
+            "part",
+            &["median_ms"],
+        )
+        .labels("", "ms"),
+        ChartSpec::line(
+            "attention.png",
+            "timing_attention.csv",
+            "Attention forward+backward, B=8, h=4, d_k=32",
+            "n",
+            &["median_ms"],
+        )
+        .log_x()
+        .log_y()
+        .labels("n", "ms"),
+        ChartSpec::line(
+            "matmul.png",
+            "timing_matmul.csv",
+            "f32 matmul throughput",
+            "n",
+            &["gflops"],
+        )
+        .log_x()
+        .labels("n (n×n · n×n)", "GFLOP/s"),
+        ChartSpec::bars(
+            "peers.png",
+            "timing_peers.csv",
+            "Reference step: candle vs peers (median ms)",
+            "system",
+            &["median_ms"],
+        )
+        .labels("", "ms"),
     ];
     for s in &specs {
         chart::draw(&dir, s)?;
@@ -574,7 +620,12 @@ fn bench(out: &Path, reps: usize) -> Result<bool> {
     transformer_claims::output::atomic::write_json(&dir.join("charts.json"), &specs)?;
     println!("reference step: {:.1} ms (forward {:.1}, backward {:.1}, optimizer {:.1}); FLOP limit {:.1} ms", step * 1e3, f * 1e3, b * 1e3, o * 1e3, flop_ms);
     for r in &p.rows {
-        println!("  {:<40} {:>9} ms  ratio {}", r[0], report::fmt_num(r[1].parse().unwrap_or(f64::NAN)), report::fmt_num(r[2].parse().unwrap_or(f64::NAN)));
+        println!(
+            "  {:<40} {:>9} ms  ratio {}",
+            r[0],
+            report::fmt_num(r[1].parse().unwrap_or(f64::NAN)),
+            report::fmt_num(r[2].parse().unwrap_or(f64::NAN))
+        );
     }
     println!("wrote {}", dir.display());
     Ok(true)

@@ -13,9 +13,9 @@ pub mod norm;
 pub mod params;
 pub mod position;
 pub mod positional;
+pub mod query_stream;
 pub mod relative;
 pub mod rope;
-pub mod query_stream;
 
 pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,

@@ -153,7 +153,14 @@ pub fn verdict_table(all: &[VerdictFile], robust: &Robustness, link_prefix: &str
                     } else {
                         (String::new(), String::new(), String::new())
                     };
-                    let mark = if c.verdict == c.expected { "" } else { " ⚠" };
+                    let mut mark = if c.verdict == c.expected {
+                        String::new()
+                    } else {
+                        " ⚠".to_string()
+                    };
+                    if let Some(l) = c.literature.filter(|l| *l != c.verdict) {
+                        mark.push_str(&format!(" (literature: {l})"));
+                    }
                     let _ = writeln!(
                         s,
                         "| {qq} | {title} | {ans} | {} | **{}**{mark} | {} | {} | {} |",
@@ -199,6 +206,30 @@ pub fn write_report(out: &Path) -> Result<String> {
     );
     let _ = writeln!(s, "## Verdicts\n");
     s.push_str(&verdict_table(&all, &robust, ""));
+    let disagree: Vec<String> = all
+        .iter()
+        .flat_map(|v| {
+            v.claims
+                .iter()
+                .filter(|c| c.literature.is_some_and(|l| l != c.verdict))
+                .map(move |c| {
+                    format!(
+                        "[{}](#q{}) measured {} (literature: {})",
+                        c.id,
+                        v.question,
+                        c.verdict,
+                        c.literature.map(|l| l.as_str()).unwrap_or("")
+                    )
+                })
+        })
+        .collect();
+    if !disagree.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Where our measurements differ from what the literature predicts** (findings, explained in each section): {}.\n",
+            disagree.join("; ")
+        );
+    }
     for q in QUESTIONS {
         let _ = writeln!(
             s,
@@ -255,6 +286,19 @@ pub fn write_report(out: &Path) -> Result<String> {
                 s,
                 "\n> ⚠ {}: measured **{}**, expected {}. This is reported as measured.",
                 c.id, c.verdict, c.expected
+            );
+        }
+        for c in v
+            .claims
+            .iter()
+            .filter(|c| c.literature.is_some_and(|l| l != c.verdict))
+        {
+            let _ = writeln!(
+                s,
+                "\n> **{} differs from the literature:** published results predict {}, we measured **{}**; the note above says why.",
+                c.id,
+                c.literature.map(|l| l.as_str()).unwrap_or(""),
+                c.verdict
             );
         }
         if !v.literature.is_empty() {
