@@ -23,7 +23,8 @@ use transformer_claims::core::layers::Placement;
 use transformer_claims::prelude::*;
 use transformer_claims::row;
 use transformer_claims::train::schedule::Schedule;
-use transformer_claims::train::{self, Batch, SeqModel, Task, TrainConfig};
+use transformer_claims::train::tasks::PrevToken;
+use transformer_claims::train::{self, Task, TrainConfig};
 
 #[derive(Serialize)]
 struct Config {
@@ -138,51 +139,6 @@ impl Variant {
             (false, NormKind::Layer, _) => "no residual + LN",
             (false, _, _) => "no residual, no norm",
         }
-    }
-}
-
-/// y_i = x_{i−1}: each position must read its left neighbour (position 0 unscored).
-struct PrevToken {
-    vocab: usize,
-    len: usize,
-}
-
-impl Task for PrevToken {
-    fn vocab_in(&self) -> usize {
-        self.vocab
-    }
-    fn vocab_out(&self) -> usize {
-        self.vocab
-    }
-    fn max_len(&self) -> usize {
-        self.len
-    }
-    fn batch(&self, rng: &mut Rng64, size: usize, dev: &Device) -> candle_core::Result<Batch> {
-        let t = self.len;
-        let x = transformer_claims::rng::index_vec(rng, size * t, self.vocab);
-        let mut y = vec![0u32; size * t];
-        let mut w = vec![0f32; size * t];
-        for b in 0..size {
-            for i in 1..t {
-                y[b * t + i] = x[b * t + i - 1];
-                w[b * t + i] = 1.0;
-            }
-        }
-        Batch::from_vecs(x, y, w, size, t, None, dev)
-    }
-}
-
-struct Net(Encoder);
-
-impl SeqModel for Net {
-    fn logits(&self, b: &Batch, train: bool) -> candle_core::Result<Tensor> {
-        self.0.forward_t(
-            &b.x,
-            &LayerCtx {
-                train,
-                ..LayerCtx::default()
-            },
-        )
     }
 }
 
@@ -590,7 +546,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         for &depth in &cfg.train_depths {
             for &s in &tseeds {
                 let params = Params::new(s);
-                let net = Net(build(&cfg, *v, depth, &params)?);
+                let net = build(&cfg, *v, depth, &params)?;
                 let log =
                     train::trainer::train_with(&net, &params, &task, &cfg.train, s, |_| pb.inc(1))?;
                 for &(step, l, a) in &log.eval {

@@ -21,14 +21,13 @@
 //! none is always compared paired: same seed ⇒ same data, same weights (the plain
 //! net's biases start at zero, which is what BatchNorm's β is).
 
-use std::sync::Arc;
-
 use transformer_claims::core::mlp::{mlp, Mlp, MlpAct, MlpConfig};
 use transformer_claims::prelude::*;
-use transformer_claims::rng::{index_vec, normal_vec};
+use transformer_claims::rng::index_vec;
 use transformer_claims::row;
+use transformer_claims::train::tasks::{rows_batch, teacher_data, RowPool, TeacherData};
 use transformer_claims::train::trainer::{evaluate, masked_loss, train};
-use transformer_claims::train::{seeds::seed_list, Batch, SeqModel, Task, TrainConfig, TrainLog};
+use transformer_claims::train::{seeds::seed_list, Batch, SeqModel, TrainConfig, TrainLog};
 use transformer_claims::verdict::all_of;
 
 #[derive(Serialize)]
@@ -130,84 +129,18 @@ impl Config {
 // ---------------------------------------------------------------- data and model
 
 /// Features (train pool then test set) and their teacher labels for one seed.
-struct Data {
-    feats: Tensor,
-    labels: Arc<Vec<u32>>,
-}
 
-fn make_data(cfg: &Config, seed: u64) -> Result<Data> {
-    let mut r = seeded(seed, 4);
-    let (d, h) = (cfg.d_in, cfg.teacher_width);
-    let a = normal_vec(&mut r, h * d, 0.0, 2.0 / (d as f64).sqrt());
-    let b = normal_vec(&mut r, cfg.classes * h, 0.0, 1.0);
-    let n = cfg.pool + cfg.test;
-    let x = normal_vec(&mut r, n * d, 0.0, 1.0);
-    let labels = (0..n)
-        .map(|i| {
-            let xi = &x[i * d..(i + 1) * d];
-            let hid: Vec<f32> = (0..h)
-                .map(|j| {
-                    a[j * d..(j + 1) * d]
-                        .iter()
-                        .zip(xi)
-                        .map(|(p, q)| p * q)
-                        .sum::<f32>()
-                        .tanh()
-                })
-                .collect();
-            let score = |c: usize| -> f32 {
-                b[c * h..(c + 1) * h]
-                    .iter()
-                    .zip(&hid)
-                    .map(|(p, q)| p * q)
-                    .sum()
-            };
-            (0..cfg.classes)
-                .max_by(|&p, &q| score(p).total_cmp(&score(q)))
-                .unwrap_or(0) as u32
-        })
-        .collect();
-    Ok(Data {
-        feats: Tensor::from_vec(x, (n, d), &Device::Cpu)?,
-        labels: Arc::new(labels),
-    })
+fn make_data(cfg: &Config, seed: u64) -> Result<TeacherData> {
+    teacher_data(
+        seed,
+        cfg.d_in,
+        cfg.teacher_width,
+        cfg.classes,
+        cfg.pool + cfg.test,
+    )
 }
 
 /// Draws points (as their row indices) uniformly from the first `n` rows.
-struct Pool {
-    n: usize,
-    labels: Arc<Vec<u32>>,
-    classes: usize,
-}
-
-impl Task for Pool {
-    fn vocab_in(&self) -> usize {
-        self.labels.len()
-    }
-    fn vocab_out(&self) -> usize {
-        self.classes
-    }
-    fn max_len(&self) -> usize {
-        1
-    }
-    fn batch(&self, rng: &mut Rng64, size: usize, dev: &Device) -> candle_core::Result<Batch> {
-        let idx = index_vec(rng, size, self.n);
-        rows_batch(&idx, &self.labels, dev)
-    }
-}
-
-fn rows_batch(idx: &[u32], labels: &[u32], dev: &Device) -> candle_core::Result<Batch> {
-    let y = idx.iter().map(|&i| labels[i as usize]).collect();
-    Batch::from_vecs(
-        idx.to_vec(),
-        y,
-        vec![1.0; idx.len()],
-        idx.len(),
-        1,
-        None,
-        dev,
-    )
-}
 
 /// Consecutive batches of `size` covering rows lo..hi.
 fn range_batches(lo: usize, hi: usize, size: usize, labels: &[u32]) -> Result<Vec<Batch>> {
@@ -253,7 +186,7 @@ fn norm_name(bn: bool) -> &'static str {
 /// Train one net; returns the model and its log.
 fn fit(
     cfg: &Config,
-    data: &Data,
+    data: &TeacherData,
     n: usize,
     act: MlpAct,
     bn: bool,
@@ -265,7 +198,7 @@ fn fit(
         feats: data.feats.clone(),
         net: mlp(net_cfg(cfg, act, bn), params.vb())?,
     };
-    let task = Pool {
+    let task = RowPool {
         n,
         labels: data.labels.clone(),
         classes: cfg.classes,

@@ -20,18 +20,17 @@
 //! first: it learns in a phase transition whose timing varies by seed, so a paired
 //! comparison at a short budget did not discriminate.)
 
-use std::sync::Arc;
-
 use candle_nn::VarBuilder;
 use transformer_claims::core::ffn::{ffn, Activation, Ffn};
 use transformer_claims::core::layers::{encoder_layer, LayerConfig, LayerCtx};
 use transformer_claims::core::linear::{linear, Linear};
 use transformer_claims::core::norm::{layer_norm, LayerNorm};
 use transformer_claims::prelude::*;
-use transformer_claims::rng::{index_vec, normal_vec, randn};
+use transformer_claims::rng::randn;
 use transformer_claims::row;
+use transformer_claims::train::tasks::{rows_batch, teacher_data, RowPool, TeacherData};
 use transformer_claims::train::trainer::train;
-use transformer_claims::train::{seeds::seed_list, Batch, SeqModel, Task, TrainConfig};
+use transformer_claims::train::{seeds::seed_list, Batch, SeqModel, TrainConfig};
 use transformer_claims::verdict::all_of;
 
 #[derive(Serialize)]
@@ -275,83 +274,18 @@ fn part_share(ctx: &mut Ctx, cfg: &Config) -> Result<Vec<(usize, f64, f64)>> {
 
 /// Features and teacher labels: Gaussian inputs labelled by a random two-layer tanh
 /// network. Rows 0..pool are drawn for training, the rest are held out.
-struct Data {
-    feats: Tensor,
-    labels: Arc<Vec<u32>>,
-}
 
-fn make_data(cfg: &Config, seed: u64) -> Result<Data> {
-    let mut r = seeded(seed, 4);
-    let (d, h) = (cfg.d_in, cfg.teacher_width);
-    let a = normal_vec(&mut r, h * d, 0.0, 2.0 / (d as f64).sqrt());
-    let b = normal_vec(&mut r, cfg.classes * h, 0.0, 1.0);
-    let n = cfg.pool + cfg.probe;
-    let x = normal_vec(&mut r, n * d, 0.0, 1.0);
-    let labels = (0..n)
-        .map(|i| {
-            let xi = &x[i * d..(i + 1) * d];
-            let hid: Vec<f32> = (0..h)
-                .map(|j| {
-                    a[j * d..(j + 1) * d]
-                        .iter()
-                        .zip(xi)
-                        .map(|(p, q)| p * q)
-                        .sum::<f32>()
-                        .tanh()
-                })
-                .collect();
-            let score = |c: usize| -> f32 {
-                b[c * h..(c + 1) * h]
-                    .iter()
-                    .zip(&hid)
-                    .map(|(p, q)| p * q)
-                    .sum()
-            };
-            (0..cfg.classes)
-                .max_by(|&p, &q| score(p).total_cmp(&score(q)))
-                .unwrap_or(0) as u32
-        })
-        .collect();
-    Ok(Data {
-        feats: Tensor::from_vec(x, (n, d), &Device::Cpu)?,
-        labels: Arc::new(labels),
-    })
-}
-
-/// Points drawn uniformly (as row indices, one per "sequence") from the first n rows.
-struct Pool {
-    n: usize,
-    labels: Arc<Vec<u32>>,
-    classes: usize,
-}
-
-fn rows_batch(idx: &[u32], labels: &[u32]) -> candle_core::Result<Batch> {
-    let y = idx.iter().map(|&i| labels[i as usize]).collect();
-    Batch::from_vecs(
-        idx.to_vec(),
-        y,
-        vec![1.0; idx.len()],
-        idx.len(),
-        1,
-        None,
-        &Device::Cpu,
+fn make_data(cfg: &Config, seed: u64) -> Result<TeacherData> {
+    teacher_data(
+        seed,
+        cfg.d_in,
+        cfg.teacher_width,
+        cfg.classes,
+        cfg.pool + cfg.probe,
     )
 }
 
-impl Task for Pool {
-    fn vocab_in(&self) -> usize {
-        self.labels.len()
-    }
-    fn vocab_out(&self) -> usize {
-        self.classes
-    }
-    fn max_len(&self) -> usize {
-        1
-    }
-    fn batch(&self, rng: &mut Rng64, size: usize, _dev: &Device) -> candle_core::Result<Batch> {
-        rows_batch(&index_vec(rng, size, self.n), &self.labels)
-    }
-}
+/// Points drawn uniformly (as row indices, one per "sequence") from the first n rows.
 
 /// The FFN sublayers of a Pre-LN Transformer without attention: since the FFN is
 /// position-wise, each position is an independent point. in → [x + FFN(LN(x))]×k →
@@ -364,7 +298,7 @@ struct FfnNet {
     head: Linear,
 }
 
-fn ffn_net(cfg: &Config, data: &Data, act: Activation, vb: VarBuilder) -> Result<FfnNet> {
+fn ffn_net(cfg: &Config, data: &TeacherData, act: Activation, vb: VarBuilder) -> Result<FfnNet> {
     let d = cfg.d_model;
     Ok(FfnNet {
         feats: data.feats.clone(),
@@ -443,13 +377,13 @@ fn part_train(ctx: &mut Ctx, cfg: &Config) -> Result<TrainResult> {
     for (ai, (act, name)) in acts.iter().enumerate() {
         for &s in &seeds {
             let data = make_data(cfg, s)?;
-            let task = Pool {
+            let task = RowPool {
                 n: cfg.pool,
                 labels: data.labels.clone(),
                 classes: cfg.classes,
             };
             let probe_idx: Vec<u32> = (cfg.pool as u32..(cfg.pool + cfg.probe) as u32).collect();
-            let probe = rows_batch(&probe_idx, &data.labels)?;
+            let probe = rows_batch(&probe_idx, &data.labels, &Device::Cpu)?;
             let params = Params::new(s);
             let m = ffn_net(cfg, &data, *act, params.vb())?;
             let d0 = if ai == 0 {
@@ -728,7 +662,7 @@ mod tests {
             let params = Params::new(0);
             let m = ffn_net(&cfg, &data, act, params.vb()).unwrap();
             let idx: Vec<u32> = (0..64).collect();
-            let b = rows_batch(&idx, &data.labels).unwrap();
+            let b = rows_batch(&idx, &data.labels, &Device::Cpu).unwrap();
             let (loss, _, _) = masked_loss(&m.logits(&b, true).unwrap(), &b).unwrap();
             assert_eq!(
                 vars_without_gradient(&params, &loss).unwrap(),

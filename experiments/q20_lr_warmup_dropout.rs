@@ -28,6 +28,7 @@ use transformer_claims::prelude::*;
 use transformer_claims::rng::{normal_vec, randn};
 use transformer_claims::row;
 use transformer_claims::train::schedule::{noam_rate, Schedule};
+use transformer_claims::train::tasks::PrevToken;
 use transformer_claims::train::trainer::masked_loss;
 use transformer_claims::train::{self, Batch, SeqModel, Task, TrainConfig};
 use transformer_claims::verdict::all_of;
@@ -143,51 +144,6 @@ impl Config {
     }
 }
 
-/// y_i = x_{i−1}: each position must read its left neighbour (position 0 unscored).
-struct PrevToken {
-    vocab: usize,
-    len: usize,
-}
-
-impl Task for PrevToken {
-    fn vocab_in(&self) -> usize {
-        self.vocab
-    }
-    fn vocab_out(&self) -> usize {
-        self.vocab
-    }
-    fn max_len(&self) -> usize {
-        self.len
-    }
-    fn batch(&self, rng: &mut Rng64, size: usize, dev: &Device) -> candle_core::Result<Batch> {
-        let t = self.len;
-        let x = transformer_claims::rng::index_vec(rng, size * t, self.vocab);
-        let mut y = vec![0u32; size * t];
-        let mut w = vec![0f32; size * t];
-        for b in 0..size {
-            for i in 1..t {
-                y[b * t + i] = x[b * t + i - 1];
-                w[b * t + i] = 1.0;
-            }
-        }
-        Batch::from_vecs(x, y, w, size, t, None, dev)
-    }
-}
-
-struct Net(Encoder);
-
-impl SeqModel for Net {
-    fn logits(&self, b: &Batch, train: bool) -> candle_core::Result<Tensor> {
-        self.0.forward_t(
-            &b.x,
-            &LayerCtx {
-                train,
-                ..LayerCtx::default()
-            },
-        )
-    }
-}
-
 fn build(
     cfg: &Config,
     placement: Placement,
@@ -229,7 +185,7 @@ fn train_one(
     on_step: impl FnMut(usize),
 ) -> Result<RunOut> {
     let params = Params::new(seed);
-    let net = Net(build(cfg, placement, cfg.layers, 0.0, seed, &params)?);
+    let net = build(cfg, placement, cfg.layers, 0.0, seed, &params)?;
     let tc = TrainConfig {
         lr,
         schedule: if warm {
@@ -256,7 +212,7 @@ fn train_one(
 
 /// Held-out loss and accuracy with dropout off (eval) or left on (train mode), and the
 /// share of scored positions whose prediction changes between two dropout-on passes.
-fn test_modes(net: &Net, batches: &[Batch]) -> Result<(f64, f64, f64, f64, f64)> {
+fn test_modes(net: &Encoder, batches: &[Batch]) -> Result<(f64, f64, f64, f64, f64)> {
     let (mut l_off, mut a_off, mut l_on, mut a_on, mut flips, mut n) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for b in batches {
@@ -648,14 +604,14 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let mut nonlin = BTreeMap::<usize, Vec<f64>>::new();
     for &s in &dseeds {
         let params = Params::new(s);
-        let net = Net(build(
+        let net = build(
             &cfg,
             Placement::PreLn,
             cfg.dropout_layers,
             cfg.p_drop,
             s,
             &params,
-        )?);
+        )?;
         train::trainer::train_with(&net, &params, &task, &cfg.dropout_train, s, |_| pb.inc(1))?;
         let mut held = seeded(s, 5);
         let batches: Vec<Batch> = (0..cfg.dropout_train.eval_size / cfg.dropout_train.batch)

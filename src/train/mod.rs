@@ -4,6 +4,7 @@
 pub mod schedule;
 pub mod seeds;
 pub mod task;
+pub mod tasks;
 pub mod trainer;
 
 pub use schedule::Schedule;

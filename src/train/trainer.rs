@@ -92,6 +92,19 @@ pub fn masked_loss(logits: &Tensor, b: &Batch) -> Result<(Tensor, f64, f64)> {
     Ok((loss, correct, total.to_scalar::<f32>()? as f64))
 }
 
+/// The core encoder on token batches, with no attention mask.
+impl SeqModel for crate::core::Encoder {
+    fn logits(&self, b: &Batch, train: bool) -> Result<Tensor> {
+        self.forward_t(
+            &b.x,
+            &crate::core::LayerCtx {
+                train,
+                ..Default::default()
+            },
+        )
+    }
+}
+
 /// Loss and accuracy over a fixed set of batches, in eval mode.
 pub fn evaluate(model: &dyn SeqModel, batches: &[Batch]) -> Result<(f64, f64)> {
     let (mut l, mut c, mut n) = (0.0, 0.0, 0.0);
