@@ -230,41 +230,10 @@ impl AdditiveAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing::naive;
     use crate::core::{mask::Mask, params::Params};
     use crate::rng::{randn, seeded};
     use candle_core::Device;
-
-    /// Attention computed with loops over plain vectors: the oracle.
-    fn naive(
-        q: &[Vec<f32>],
-        k: &[Vec<f32>],
-        v: &[Vec<f32>],
-        allowed: impl Fn(usize, usize) -> bool,
-        scale: f32,
-    ) -> Vec<Vec<f32>> {
-        q.iter()
-            .enumerate()
-            .map(|(i, qi)| {
-                let s: Vec<f32> = k
-                    .iter()
-                    .enumerate()
-                    .map(|(j, kj)| {
-                        if allowed(i, j) {
-                            qi.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale
-                        } else {
-                            f32::NEG_INFINITY
-                        }
-                    })
-                    .collect();
-                let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f32> = s.iter().map(|x| (x - m).exp()).collect();
-                let z: f32 = e.iter().sum();
-                (0..v[0].len())
-                    .map(|c| e.iter().zip(v).map(|(w, vj)| w / z * vj[c]).sum())
-                    .collect()
-            })
-            .collect()
-    }
 
     #[test]
     fn scaled_dot_product_matches_loops_with_causal_mask() {

@@ -13,16 +13,15 @@
 //! through its batch statistics and breaks causality, so decode with `train = false`.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Embedding, Init, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 use super::attention::{multi_head_attention, scaled_dot_product, MultiHeadAttention};
 use super::ffn::{ffn, Ffn};
 use super::layers::{LayerConfig, LayerCtx, Placement};
 use super::linear::{linear, Linear};
 use super::mask::{AttnMask, Mask};
-use super::model::{encoder, Encoder, EncoderConfig, PosKind};
+use super::model::{encoder, token_and_position, Encoder, EncoderConfig, PosKind};
 use super::norm::{norm, Norm, NormKind};
-use super::position::sinusoidal;
 
 /// Inputs a decoder layer may need beside the hidden states and the memory.
 #[derive(Clone, Copy, Default)]
@@ -249,26 +248,8 @@ pub fn encoder_decoder(cfg: EncDecConfig, vb: VarBuilder) -> Result<EncoderDecod
     ecfg.embed_std = cfg.embed_std;
     let enc = encoder(ecfg, vb.pp("enc"))?;
     let vb = vb.pp("dec");
-    let table = vb.get_with_hints(
-        (cfg.tgt_vocab, d),
-        "embed.weight",
-        Init::Randn {
-            mean: 0.0,
-            stdev: cfg.embed_std,
-        },
-    )?;
-    let pos = match cfg.pos {
-        PosKind::None => None,
-        PosKind::Sinusoidal => Some(sinusoidal(cfg.max_len, d, vb.device())?),
-        PosKind::Learned => Some(vb.get_with_hints(
-            (cfg.max_len, d),
-            "pos.weight",
-            Init::Randn {
-                mean: 0.0,
-                stdev: 1.0,
-            },
-        )?),
-    };
+    let (tgt_embed, pos) =
+        token_and_position(cfg.tgt_vocab, cfg.max_len, d, cfg.pos, cfg.embed_std, &vb)?;
     let layers = (0..cfg.dec_layers)
         .map(|i| decoder_layer(cfg.layer, vb.pp(format!("layer{i}"))))
         .collect::<Result<Vec<_>>>()?;
@@ -279,7 +260,7 @@ pub fn encoder_decoder(cfg: EncDecConfig, vb: VarBuilder) -> Result<EncoderDecod
     };
     Ok(EncoderDecoder {
         encoder: enc,
-        tgt_embed: Embedding::new(table, d),
+        tgt_embed,
         pos,
         layers,
         final_norm: norm(final_kind, d, vb.pp("final_norm"))?,
@@ -403,6 +384,7 @@ impl EncoderDecoder {
 mod tests {
     use super::*;
     use crate::core::params::Params;
+    use crate::core::testing::naive;
     use crate::rng::{index_vec, randn, seeded};
     use crate::train::task::Batch;
     use crate::train::trainer::{masked_loss, vars_without_gradient};
@@ -421,38 +403,6 @@ mod tests {
 
     fn rows(t: &Tensor) -> Vec<Vec<f32>> {
         t.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
-    }
-
-    /// Attention by loops over plain vectors, with an `allowed(i, j)` rule.
-    fn naive(
-        q: &[Vec<f32>],
-        k: &[Vec<f32>],
-        v: &[Vec<f32>],
-        allowed: impl Fn(usize, usize) -> bool,
-        scale: f32,
-    ) -> Vec<Vec<f32>> {
-        q.iter()
-            .enumerate()
-            .map(|(i, qi)| {
-                let s: Vec<f32> = k
-                    .iter()
-                    .enumerate()
-                    .map(|(j, kj)| {
-                        if allowed(i, j) {
-                            qi.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale
-                        } else {
-                            f32::NEG_INFINITY
-                        }
-                    })
-                    .collect();
-                let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f32> = s.iter().map(|x| (x - m).exp()).collect();
-                let z: f32 = e.iter().sum();
-                (0..v[0].len())
-                    .map(|c| e.iter().zip(v).map(|(w, vj)| w / z * vj[c]).sum())
-                    .collect()
-            })
-            .collect()
     }
 
     /// Multi-head attention by loops: project, attend per head, concatenate, project.

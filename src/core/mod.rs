@@ -16,6 +16,8 @@ pub mod positional;
 pub mod query_stream;
 pub mod relative;
 pub mod rope;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,

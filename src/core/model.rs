@@ -65,21 +65,29 @@ pub struct Encoder {
     pub cfg: EncoderConfig,
 }
 
-pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
-    let d = cfg.layer.attn.d_model;
+/// A token embedding N(0, embed_std²) and the position table of `pos` (drawn in that
+/// order, so a seed gives the same weights wherever this is used).
+pub fn token_and_position(
+    vocab: usize,
+    max_len: usize,
+    d: usize,
+    pos: PosKind,
+    embed_std: f64,
+    vb: &VarBuilder,
+) -> Result<(Embedding, Option<Tensor>)> {
     let table = vb.get_with_hints(
-        (cfg.vocab_in, d),
+        (vocab, d),
         "embed.weight",
         Init::Randn {
             mean: 0.0,
-            stdev: cfg.embed_std,
+            stdev: embed_std,
         },
     )?;
-    let pos = match cfg.pos {
+    let pos = match pos {
         PosKind::None => None,
-        PosKind::Sinusoidal => Some(sinusoidal(cfg.max_len, d, vb.device())?),
+        PosKind::Sinusoidal => Some(sinusoidal(max_len, d, vb.device())?),
         PosKind::Learned => Some(vb.get_with_hints(
-            (cfg.max_len, d),
+            (max_len, d),
             "pos.weight",
             Init::Randn {
                 mean: 0.0,
@@ -87,6 +95,13 @@ pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
             },
         )?),
     };
+    Ok((Embedding::new(table, d), pos))
+}
+
+pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
+    let d = cfg.layer.attn.d_model;
+    let (embed, pos) =
+        token_and_position(cfg.vocab_in, cfg.max_len, d, cfg.pos, cfg.embed_std, &vb)?;
     let layers = (0..cfg.layers)
         .map(|i| {
             encoder_layer_seeded(
@@ -104,7 +119,7 @@ pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
         NormKind::None
     };
     Ok(Encoder {
-        embed: Embedding::new(table, d),
+        embed,
         pos,
         layers,
         final_norm: norm(final_kind, d, vb.pp("final_norm"))?,
