@@ -91,13 +91,6 @@ fn fill_name(f: f32) -> String {
     }
 }
 
-fn max_abs(t: &Tensor) -> Result<f64> {
-    Ok(t.abs()?
-        .max_all()?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?)
-}
-
 /// Count of NaN entries.
 fn nan_count(t: &Tensor) -> Result<usize> {
     let v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;

@@ -89,10 +89,6 @@ fn decoder_layer_closed(d: usize, dff: usize) -> usize {
     2 * attn_closed(d) + ffn_closed(d, dff) + 3 * 2 * d
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> Result<f64> {
-    Ok((a - b)?.abs()?.max_all()?.to_scalar::<f32>()? as f64)
-}
-
 fn layer_cfg(cfg: &Config) -> LayerConfig {
     let mut lc = LayerConfig::new(cfg.d_model, cfg.heads);
     lc.d_ff = cfg.d_ff;
@@ -219,7 +215,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             let h = h.broadcast_matmul(&w)?;
             ln(&layer.norm2, &(&h + layer.ffn.forward(&h)?)?)?
         };
-        let m = max_abs(&y, &post)?;
+        let m = max_abs_diff(&y, &post)?;
         worst_match = worst_match.max(m);
         probe.push(row![i, "LN(x+f(x))", m]);
         for (name, alt) in [
@@ -228,7 +224,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             ("no LayerNorm", no_ln),
             ("extra d×d FC layer", extra),
         ] {
-            let a = max_abs(&y, &alt)?;
+            let a = max_abs_diff(&y, &alt)?;
             least_alt = least_alt.min(a);
             probe.push(row![i, name, a]);
         }
@@ -265,8 +261,8 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         want = l.forward_t(&want, &c)?;
         skip_pe = l.forward_t(&skip_pe, &c)?;
     }
-    let stack_diff = max_abs(&got, &want)?;
-    let no_pe_diff = max_abs(&got, &skip_pe)?;
+    let stack_diff = max_abs_diff(&got, &want)?;
+    let no_pe_diff = max_abs_diff(&got, &skip_pe)?;
     worst_match = worst_match.max(stack_diff);
     least_alt = least_alt.min(no_pe_diff);
     probe.push(row!["stack", "stack: emb+PE, N layers", stack_diff]);

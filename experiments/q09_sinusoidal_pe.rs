@@ -154,10 +154,6 @@ fn rel_residual(a: &[Vec<f64>], b: &[Vec<f64>], x: &[Vec<f64>]) -> f64 {
     (num / den).sqrt()
 }
 
-fn max_abs(t: &Tensor) -> Result<f64> {
-    Ok(t.abs()?.max_all()?.to_scalar::<f32>()? as f64)
-}
-
 fn run(ctx: &mut Ctx) -> Result<()> {
     let cfg = Config::new(ctx);
     ctx.save_config(&cfg)?;

@@ -165,10 +165,6 @@ fn first_sentence_out(n: &Norm, x: &Tensor, valid: &Tensor, len: usize) -> Resul
     Ok(n.forward_t(x, Some(valid), true)?.i((0, 0..len))?)
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> Result<f64> {
-    Ok((a - b)?.abs()?.max_all()?.to_scalar::<f32>()? as f64)
-}
-
 fn mean_abs(a: &Tensor, b: &Tensor) -> Result<f64> {
     Ok((a - b)?.abs()?.mean_all()?.to_scalar::<f32>()? as f64)
 }
@@ -316,7 +312,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             let oa = first_sentence_out(n, &xa, &va, cfg.probe_len)?;
             let ob = first_sentence_out(n, &xb, &vb, cfg.probe_len)?;
             let ol = first_sentence_out(n, &xl, &vl, cfg.probe_len)?;
-            let (cp, cd) = (max_abs(&oa, &ob)?, max_abs(&oa, &ol)?);
+            let (cp, cd) = (max_abs_diff(&oa, &ob)?, max_abs_diff(&oa, &ol)?);
             inv.push(row![trial, kind_name(*k), cp, cd]);
             partner.entry(kind_name(*k)).or_default().push(cp);
             padding.entry(kind_name(*k)).or_default().push(cd);
@@ -549,7 +545,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
                 let s2 = (&h + &f)?;
                 let o = nf(&layer.norm2, &s2)?;
                 // Is norm1's input the attention output alone (the seed's placement)?
-                ln_input_is_attention_output &= max_abs(&nf(&layer.norm1, &a)?, &h)? < 1e-4;
+                ln_input_is_attention_output &= max_abs_diff(&nf(&layer.norm1, &a)?, &h)? < 1e-4;
                 (
                     vec![
                         ("x", x.clone()),
@@ -572,7 +568,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
                 let pre = layer.ffn.w1.forward(&n2)?;
                 let f = layer.ffn.forward(&n2)?;
                 let o = (&s1 + &f)?;
-                ln_input_is_attention_output &= max_abs(&nf(&layer.norm2, &a)?, &n2)? < 1e-4;
+                ln_input_is_attention_output &= max_abs_diff(&nf(&layer.norm2, &a)?, &n2)? < 1e-4;
                 (
                     vec![
                         ("x", x.clone()),
@@ -589,7 +585,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             }
         };
         let core_out = layer.forward_t(&x, &c)?;
-        if max_abs(&core_out, &out)? > 1e-4 {
+        if max_abs_diff(&core_out, &out)? > 1e-4 {
             bail!("hand-composed {placement:?} layer differs from the core's forward");
         }
         // Normalization sites: the points whose tokens are (mean 0, std 1). A site is

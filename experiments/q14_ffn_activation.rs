@@ -99,10 +99,6 @@ impl Config {
     }
 }
 
-fn max_abs(t: &Tensor) -> Result<f64> {
-    Ok(t.abs()?.max_all()?.to_scalar::<f32>()? as f64)
-}
-
 // ---------------------------------------------------------------- (a) position-wise
 
 struct Positionwise {

@@ -199,10 +199,6 @@ impl Clock {
     }
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> Result<f64> {
-    Ok((a - b)?.abs()?.max_all()?.to_scalar::<f32>()? as f64)
-}
-
 const METHODS: [&str; 3] = ["one pass", "steps, KV cache", "steps, no cache"];
 
 fn run(ctx: &mut Ctx) -> Result<()> {
@@ -236,8 +232,8 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         same_tokens += same as usize;
         let full = one_pass(&m, &memory, &inp_c)?;
         let full_u = one_pass(&m, &memory, &inp_u)?;
-        let dc = max_abs(&log_c, &full)?;
-        let du = max_abs(&log_u, &full_u)?;
+        let dc = max_abs_diff(&log_c, &full)?;
+        let du = max_abs_diff(&log_u, &full_u)?;
         let scale = full.abs()?.max_all()?.to_scalar::<f32>()? as f64;
         worst_c = worst_c.max(dc);
         worst_u = worst_u.max(du);

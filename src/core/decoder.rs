@@ -21,7 +21,7 @@ use super::layers::{LayerConfig, LayerCtx, Placement};
 use super::linear::{linear, Linear};
 use super::mask::{AttnMask, Mask};
 use super::model::{encoder, token_and_position, Encoder, EncoderConfig, PosKind};
-use super::norm::{norm, Norm, NormKind};
+use super::norm::{norm, Norm};
 
 /// Inputs a decoder layer may need beside the hidden states and the memory.
 #[derive(Clone, Copy, Default)]
@@ -253,11 +253,7 @@ pub fn encoder_decoder(cfg: EncDecConfig, vb: VarBuilder) -> Result<EncoderDecod
     let layers = (0..cfg.dec_layers)
         .map(|i| decoder_layer(cfg.layer, vb.pp(format!("layer{i}"))))
         .collect::<Result<Vec<_>>>()?;
-    let final_kind = if cfg.layer.placement == Placement::PreLn {
-        cfg.layer.norm
-    } else {
-        NormKind::None
-    };
+    let final_kind = cfg.layer.final_norm_kind();
     Ok(EncoderDecoder {
         encoder: enc,
         tgt_embed,
@@ -391,14 +387,7 @@ mod tests {
     use candle_core::{Device, IndexOp};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
+        crate::core::max_abs_diff(a, b).unwrap() as f32
     }
 
     fn rows(t: &Tensor) -> Vec<Vec<f32>> {

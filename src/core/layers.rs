@@ -36,6 +36,16 @@ pub struct LayerConfig {
 
 impl LayerConfig {
     /// Post-LN, ReLU, residuals on, d_ff = 4·d_model.
+    /// The norm a stack of these layers ends with: Pre-LN stacks need a final norm,
+    /// Post-LN stacks already end in one.
+    pub fn final_norm_kind(&self) -> NormKind {
+        if self.placement == Placement::PreLn {
+            self.norm
+        } else {
+            NormKind::None
+        }
+    }
+
     pub fn new(d_model: usize, heads: usize) -> Self {
         Self {
             attn: MhaConfig::new(d_model, heads),

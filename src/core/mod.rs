@@ -1,6 +1,7 @@
 //! The Candle model core shared by every experiment.
 
 pub mod attention;
+pub mod compare;
 pub mod decoder;
 pub mod dropout;
 pub mod ffn;
@@ -23,6 +24,7 @@ pub use attention::{
     additive_attention, multi_head_attention, scaled_dot_product, AdditiveAttention, MhaConfig,
     MultiHeadAttention, Scale,
 };
+pub use compare::{max_abs, max_abs_diff};
 pub use decoder::{
     decoder_layer, encoder_decoder, DecoderCtx, DecoderLayer, EncDecConfig, EncoderDecoder,
     KvCache, LayerCache,

@@ -7,11 +7,9 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, Init, VarBuilder};
 
 use super::dropout::Dropout;
-use super::layers::{
-    encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, Placement, DROPOUT_STREAM,
-};
+use super::layers::{encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, DROPOUT_STREAM};
 use super::linear::{linear, Linear};
-use super::norm::{norm, Norm, NormKind};
+use super::norm::{norm, Norm};
 use super::position::sinusoidal;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -113,11 +111,7 @@ pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
         })
         .collect::<Result<Vec<_>>>()?;
     // Pre-LN stacks end with a norm; Post-LN stacks already end in one.
-    let final_kind = if cfg.layer.placement == Placement::PreLn {
-        cfg.layer.norm
-    } else {
-        NormKind::None
-    };
+    let final_kind = cfg.layer.final_norm_kind();
     Ok(Encoder {
         embed,
         pos,
@@ -160,7 +154,7 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::layers::LayerConfig;
+    use crate::core::layers::{LayerConfig, Placement};
     use crate::core::mask::{valid_positions, Mask};
     use crate::core::norm::NormKind;
     use crate::core::params::Params;

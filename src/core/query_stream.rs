@@ -6,14 +6,15 @@
 //! come back from neighbours that attended to it.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Embedding, Init, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 use super::attention::{multi_head_attention, MultiHeadAttention};
 use super::ffn::{ffn, Ffn};
 use super::layers::{encoder_layer, EncoderLayer, LayerConfig, LayerCtx, Placement};
 use super::linear::{linear, Linear};
 use super::mask::AttnMask;
-use super::norm::{norm, Norm, NormKind};
+use super::model::{token_and_position, PosKind};
+use super::norm::{norm, Norm};
 
 /// One layer whose queries (and residual) come from stream `g` and whose keys and
 /// values come from stream `h`: out = Sublayer_ffn(Sublayer_attn(g; attend(g → h))).
@@ -87,22 +88,15 @@ pub fn query_stream_encoder(cfg: QueryStreamConfig, vb: VarBuilder) -> Result<Qu
         "a query-stream encoder needs at least one layer"
     );
     let d = cfg.layer.attn.d_model;
-    let init = Init::Randn {
-        mean: 0.0,
-        stdev: 1.0,
-    };
-    let table = vb.get_with_hints((cfg.vocab_in, d), "embed.weight", init)?;
-    let pos = vb.get_with_hints((cfg.max_len, d), "pos.weight", init)?;
+    let (embed, pos) =
+        token_and_position(cfg.vocab_in, cfg.max_len, d, PosKind::Learned, 1.0, &vb)?;
+    let pos = pos.ok_or_else(|| candle_core::Error::Msg("learned positions missing".into()))?;
     let rest = (1..cfg.layers)
         .map(|i| encoder_layer(cfg.layer, vb.pp(format!("layer{i}"))))
         .collect::<Result<Vec<_>>>()?;
-    let final_kind = if cfg.layer.placement == Placement::PreLn {
-        cfg.layer.norm
-    } else {
-        NormKind::None
-    };
+    let final_kind = cfg.layer.final_norm_kind();
     Ok(QueryStreamEncoder {
-        embed: Embedding::new(table, d),
+        embed,
         pos,
         first: query_stream_layer(cfg.layer, vb.pp("layer0"))?,
         rest,
