@@ -92,6 +92,19 @@ impl Config {
     }
 }
 
+/// Probe instance `inst`: a model and the encoder memory of a random source batch.
+fn instance(cfg: &Config, seed: u64, inst: usize) -> Result<(EncoderDecoder, Tensor)> {
+    let m = model(cfg, seed * 1000 + inst as u64)?;
+    let mut r = seeded(seed, inst as u64);
+    let src = Tensor::from_vec(
+        index_vec(&mut r, cfg.batch * cfg.src_len, cfg.vocab),
+        (cfg.batch, cfg.src_len),
+        &Device::Cpu,
+    )?;
+    let memory = m.memory(&src, &LayerCtx::default())?;
+    Ok((m, memory))
+}
+
 fn model(cfg: &Config, seed: u64) -> Result<EncoderDecoder> {
     let p = Params::new(seed);
     let layer = LayerConfig::new(cfg.d_model, cfg.heads);
@@ -218,14 +231,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let (mut worst_c, mut worst_u) = (0f64, 0f64);
     let mut same_tokens = 0usize;
     for inst in 0..cfg.eq_instances {
-        let m = model(&cfg, ctx.seed * 1000 + inst as u64)?;
-        let mut r = seeded(ctx.seed, inst as u64);
-        let src = Tensor::from_vec(
-            index_vec(&mut r, cfg.batch * cfg.src_len, cfg.vocab),
-            (cfg.batch, cfg.src_len),
-            &dev,
-        )?;
-        let memory = m.memory(&src, &LayerCtx::default())?;
+        let (m, memory) = instance(&cfg, ctx.seed, inst)?;
         let (inp_c, log_c) = greedy(&m, &memory, cfg.eq_len, true)?;
         let (inp_u, log_u) = greedy(&m, &memory, cfg.eq_len, false)?;
         let same = inp_c.to_vec2::<u32>()? == inp_u.to_vec2::<u32>()?;
@@ -249,14 +255,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let (mut dep_total, mut dep_changed) = (0usize, 0usize);
     let mut jac_iters = vec![];
     for inst in 0..cfg.eq_instances {
-        let m = model(&cfg, ctx.seed * 1000 + inst as u64)?;
-        let mut r = seeded(ctx.seed, inst as u64);
-        let src = Tensor::from_vec(
-            index_vec(&mut r, cfg.batch * cfg.src_len, cfg.vocab),
-            (cfg.batch, cfg.src_len),
-            &dev,
-        )?;
-        let memory = m.memory(&src, &LayerCtx::default())?;
+        let (m, memory) = instance(&cfg, ctx.seed, inst)?;
         let (inputs, logits) = greedy(&m, &memory, cfg.eq_len, true)?;
         let v = inputs.to_vec2::<u32>()?;
         // Change the token fed at step t (for t ≥ 1) and recompute step t.
