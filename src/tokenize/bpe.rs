@@ -9,7 +9,7 @@
 
 use rand::Rng;
 
-use super::{FixedMap, MergeStep, PairTable, Score};
+use super::{learn_merges, FixedMap, MergeStep, Score};
 
 /// The end-of-word marker.
 pub const EOW: &str = "</w>";
@@ -39,31 +39,14 @@ impl Bpe {
     /// Learn up to `merges` merges from a word-frequency table, stopping early when no
     /// pair occurs at least `min_count` times.
     pub fn train(words: &[(String, u64)], merges: usize, min_count: u64) -> Self {
-        let init = words
-            .iter()
-            .map(|(w, c)| (initial_symbols(w), *c))
-            .collect();
-        let mut t = PairTable::new(init, Score::Count);
-        let alphabet: Vec<String> = t.names.iter().map(|s| s.to_string()).collect();
-        let mut steps = Vec::with_capacity(merges);
-        while steps.len() < merges {
-            let Some((p, count, score)) = t.best(min_count.max(1)) else {
-                break;
-            };
-            let (l, r) = (
-                t.names[p.0 as usize].to_string(),
-                t.names[p.1 as usize].to_string(),
-            );
-            let merged = format!("{l}{r}");
-            t.merge(p, &merged);
-            steps.push(MergeStep {
-                left: l,
-                right: r,
-                merged,
-                count,
-                score,
-            });
-        }
+        let (alphabet, steps) = learn_merges(
+            words,
+            merges,
+            min_count,
+            Score::Count,
+            initial_symbols,
+            |l, r| format!("{l}{r}"),
+        );
         Self::from_merges(alphabet, steps)
     }
 

@@ -70,6 +70,42 @@ pub struct MergeStep {
     pub score: f64,
 }
 
+/// The merge loop both trainers share: split each word with `split`, then up to `merges`
+/// times take the best pair by `score` (seen at least `min_count` times), name the new
+/// symbol with `join`, and merge it everywhere. Returns the alphabet and the merges.
+pub(crate) fn learn_merges(
+    words: &[(String, u64)],
+    merges: usize,
+    min_count: u64,
+    score: Score,
+    split: fn(&str) -> Vec<String>,
+    join: fn(&str, &str) -> String,
+) -> (Vec<String>, Vec<MergeStep>) {
+    let init = words.iter().map(|(w, c)| (split(w), *c)).collect();
+    let mut t = PairTable::new(init, score);
+    let alphabet: Vec<String> = t.names.iter().map(|s| s.to_string()).collect();
+    let mut steps = Vec::with_capacity(merges);
+    while steps.len() < merges {
+        let Some((p, count, score)) = t.best(min_count.max(1)) else {
+            break;
+        };
+        let (l, r) = (
+            t.names[p.0 as usize].to_string(),
+            t.names[p.1 as usize].to_string(),
+        );
+        let merged = join(&l, &r);
+        t.merge(p, &merged);
+        steps.push(MergeStep {
+            left: l,
+            right: r,
+            merged,
+            count,
+            score,
+        });
+    }
+    (alphabet, steps)
+}
+
 /// How a trainer ranks pairs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Score {

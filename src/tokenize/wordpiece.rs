@@ -5,7 +5,7 @@
 //! longest-match-first from the left, and a word with a character the vocabulary
 //! cannot spell becomes `[UNK]`.
 
-use super::{FixedMap, FixedSet, MergeStep, PairTable, Score};
+use super::{learn_merges, FixedMap, FixedSet, MergeStep, Score};
 
 /// The continuation prefix.
 pub const CONT: &str = "##";
@@ -49,31 +49,14 @@ impl WordPiece {
     /// Learn up to `merges` merges from a word-frequency table, considering only pairs
     /// seen at least `min_count` times.
     pub fn train(words: &[(String, u64)], merges: usize, min_count: u64) -> Self {
-        let init = words
-            .iter()
-            .map(|(w, c)| (initial_symbols(w), *c))
-            .collect();
-        let mut t = PairTable::new(init, Score::Likelihood);
-        let alphabet: Vec<String> = t.names.iter().map(|s| s.to_string()).collect();
-        let mut steps = Vec::with_capacity(merges);
-        while steps.len() < merges {
-            let Some((p, count, score)) = t.best(min_count.max(1)) else {
-                break;
-            };
-            let (l, r) = (
-                t.names[p.0 as usize].to_string(),
-                t.names[p.1 as usize].to_string(),
-            );
-            let merged = join(&l, &r);
-            t.merge(p, &merged);
-            steps.push(MergeStep {
-                left: l,
-                right: r,
-                merged,
-                count,
-                score,
-            });
-        }
+        let (alphabet, steps) = learn_merges(
+            words,
+            merges,
+            min_count,
+            Score::Likelihood,
+            initial_symbols,
+            join,
+        );
         Self::from_merges(alphabet, steps)
     }
 
