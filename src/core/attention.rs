@@ -1,7 +1,7 @@
 //! Attention: scaled dot-product, additive (Bahdanau), and multi-head.
 //!
-//! Everything is composed from primitive candle ops (matmul, `ops::softmax`), so
-//! gradients flow; candle-nn's `softmax_last_dim` and `sdpa` have no backward pass.
+//! Built from matmuls and the fused softmax (`fused::softmax_last`), which has its own
+//! backward pass; candle-nn's `softmax_last_dim` and `sdpa` have none.
 
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
@@ -51,7 +51,7 @@ pub fn attention_weights(scores: &Tensor, mask: Option<&AttnMask>) -> Result<Ten
         Some(m) => scores.broadcast_add(&m.bias)?,
         None => scores.clone(),
     };
-    let w = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let w = super::fused::softmax_last(&scores)?;
     match mask.and_then(|m| m.row_keep.as_ref()) {
         Some(keep) => w.broadcast_mul(keep),
         None => Ok(w),
@@ -222,7 +222,7 @@ impl AdditiveAttention {
             }
             None => s,
         };
-        let w = candle_nn::ops::softmax(&s, D::Minus1)?;
+        let w = super::fused::softmax_last(&s)?;
         Ok((w.matmul(v)?, w))
     }
 }

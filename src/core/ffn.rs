@@ -19,7 +19,7 @@ impl Activation {
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Activation::Relu => x.relu(),
-            Activation::Gelu => x.gelu(),
+            Activation::Gelu => super::fused::gelu(x),
             Activation::GeluErf => x.gelu_erf(),
         }
     }

@@ -2,9 +2,11 @@
 //! N(0, gain²/fan_in), biases zero. With gain 1 a unit-variance input gives
 //! unit-variance outputs, so q·k has variance d_k, as Q4 assumes.
 //!
-//! The layer makes its input contiguous first: candle-nn's `Linear` falls back to a
-//! broadcast matmul on strided input (a narrowed or transposed tensor), whose backward
-//! pass reduces a (batch, in, out) gradient and was measured 10–30× slower.
+//! The forward pass is the fused kernel `fused::linear` (one graph node, one gemm; its
+//! backward is one kernel). It makes its input contiguous first: candle-nn's `Linear`
+//! falls back to a broadcast matmul on strided input (a narrowed or transposed tensor),
+//! whose backward pass reduces a (batch, in, out) gradient and was measured 10–30×
+//! slower.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
@@ -31,11 +33,7 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.is_contiguous() {
-            self.inner.forward(x)
-        } else {
-            self.inner.forward(&x.contiguous()?)
-        }
+        super::fused::linear(x, self.weight(), self.bias())
     }
 }
 

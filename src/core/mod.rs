@@ -4,6 +4,7 @@ pub mod attention;
 pub mod compare;
 pub mod decoder;
 pub mod dropout;
+pub mod fused;
 pub mod ffn;
 pub mod layers;
 pub mod linear;

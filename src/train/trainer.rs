@@ -79,13 +79,13 @@ impl TrainLog {
 /// Weighted mean cross-entropy and (correct, scored) counts.
 pub fn masked_loss(logits: &Tensor, b: &Batch) -> Result<(Tensor, f64, f64)> {
     let v = logits.dim(D::Minus1)?;
-    let lp = candle_nn::ops::log_softmax(&logits.reshape(((), v))?, D::Minus1)?;
+    let logits = logits.reshape(((), v))?;
     let y = b.y.flatten_all()?;
     let w = b.weight.flatten_all()?;
-    let nll = lp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
+    let nll = crate::core::fused::cross_entropy_rows(&logits, &y)?;
     let total = w.sum_all()?;
     let loss = (nll * &w)?.sum_all()?.broadcast_div(&total)?;
-    let pred = lp.argmax(D::Minus1)?;
+    let pred = logits.argmax(D::Minus1)?;
     let correct = (pred.eq(&y)?.to_dtype(DType::F32)? * &w)?
         .sum_all()?
         .to_scalar::<f32>()? as f64;

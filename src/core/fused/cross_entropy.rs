@@ -1,0 +1,165 @@
+//! Per-row cross-entropy, −log softmax(x)[y], as one kernel forward and one backward.
+
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
+
+use super::kernel::{f32s, for_chunks, max, sum, u32s};
+use super::math::exp_nonpos;
+
+/// Rows per parallel work unit of the forward pass (one value per row).
+const ROWS: usize = 256;
+
+/// −log softmax(logits)[target] for each row of `logits` (N, V) with `targets` (N) u32;
+/// returns (N). The gradient flows to `logits` only.
+pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (n, _) = logits.dims2()?;
+    if targets.dims() != [n] {
+        bail!("cross_entropy_rows: targets {:?} for {n} rows", targets.dims());
+    }
+    if !super::fusable(logits) || targets.dtype() != candle_core::DType::U32 {
+        let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+        return lp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?.neg();
+    }
+    logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy)
+}
+
+/// log Σ exp over one row, shifted by its maximum.
+#[inline]
+fn log_sum_exp(row: &[f32], scratch: &mut [f32]) -> f32 {
+    let m = max(row);
+    for (s, &v) in scratch.iter_mut().zip(row) {
+        *s = exp_nonpos(v - m);
+    }
+    m + sum(&scratch[..row.len()]).ln()
+}
+
+fn target(t: u32, v: usize, op: &str) -> Result<usize> {
+    let t = t as usize;
+    if t >= v {
+        bail!("{op}: target {t} out of range for {v} classes")
+    }
+    Ok(t)
+}
+
+struct CrossEntropy;
+
+impl CustomOp2 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "fused-cross-entropy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let y = u32s(s2, l2, self.name())?;
+        let (n, v) = l1.shape().dims2()?;
+        for &t in y {
+            target(t, v, self.name())?;
+        }
+        let mut out = vec![0f32; n];
+        for_chunks(&mut out, ROWS, |c, o| {
+            let mut scratch = vec![0f32; v];
+            for (k, o) in o.iter_mut().enumerate() {
+                let i = c * ROWS + k;
+                let row = &x[i * v..(i + 1) * v];
+                *o = log_sum_exp(row, &mut scratch) - row[y[i] as usize];
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = logits.apply_op3_no_bwd(targets, &grad.contiguous()?, &CrossEntropyGrad)?;
+        Ok((Some(g), None))
+    }
+}
+
+/// (x, y, dL/dnll) → dL/dx = dL/dnllᵢ · (softmax(xᵢ) − onehot(yᵢ)).
+struct CrossEntropyGrad;
+
+impl CustomOp3 for CrossEntropyGrad {
+    fn name(&self) -> &'static str {
+        "fused-cross-entropy-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32s(s1, l1, self.name())?;
+        let y = u32s(s2, l2, self.name())?;
+        let g = f32s(s3, l3, self.name())?;
+        let (n, v) = l1.shape().dims2()?;
+        if y.len() != n || g.len() != n {
+            bail!("{}: {n} rows but {} targets, {} gradients", self.name(), y.len(), g.len());
+        }
+        let mut out = vec![0f32; x.len()];
+        for_chunks(&mut out, v, |i, o| {
+            let row = &x[i * v..(i + 1) * v];
+            let lse = log_sum_exp(row, o);
+            for (o, &xv) in o.iter_mut().zip(row) {
+                *o = g[i] * exp_nonpos(xv - lse);
+            }
+            o[y[i] as usize] -= g[i];
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{assert_close, fd_check, grads_of, rand_tensor};
+    use super::*;
+    use candle_core::Device;
+
+    fn targets(n: usize, v: usize) -> Tensor {
+        Tensor::from_vec((0..n as u32).map(|i| (i * 7 + 3) % v as u32).collect(), n, &Device::Cpu)
+            .unwrap()
+    }
+
+    fn composed(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let lp = candle_nn::ops::log_softmax(x, D::Minus1)?;
+        lp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()
+    }
+
+    #[test]
+    fn matches_composed_cross_entropy_values_and_gradients() {
+        for (n, v) in [(2048, 64), (5, 3), (300, 1000)] {
+            let x = rand_tensor(&[n, v], 3.0, 11);
+            let y = targets(n, v);
+            let (lf, gf) = grads_of(&x, |x| cross_entropy_rows(x, &y));
+            let (lc, gc) = grads_of(&x, |x| composed(x, &y));
+            assert_close(&lf, &lc, 2e-5, "cross-entropy values");
+            assert_close(&gf, &gc, 1e-5, "cross-entropy gradients");
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let y = targets(4, 5);
+        fd_check(&rand_tensor(&[4, 5], 2.0, 12), |x| cross_entropy_rows(x, &y));
+    }
+
+    #[test]
+    fn rejects_out_of_range_targets() {
+        let x = rand_tensor(&[2, 3], 1.0, 1);
+        let y = Tensor::new(&[0u32, 3], &Device::Cpu).unwrap();
+        let e = cross_entropy_rows(&x, &y).unwrap_err().to_string();
+        assert!(e.contains("target 3 out of range for 3 classes"), "{e}");
+    }
+}

@@ -1,0 +1,128 @@
+//! Shared plumbing for the fused kernels: typed views of CPU storage and a row loop
+//! over candle's thread pool.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, Layout, Result};
+
+/// The f32 elements a contiguous layout covers.
+pub(super) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: expected f32 input, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// The u32 elements a contiguous layout covers.
+pub(super) fn u32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
+    let CpuStorage::U32(data) = s else {
+        bail!("{op}: expected u32 targets, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("{op}: targets must be contiguous"),
+    }
+}
+
+/// Below this many output elements a kernel runs on the calling thread.
+const PAR_MIN: usize = 1 << 14;
+
+/// Calls `f(i, chunk_i)` for the consecutive `width`-long chunks of `out` (the last may
+/// be shorter), spread over candle's thread pool when `out` is large. Each chunk is
+/// handed to exactly one call, so the result does not depend on the thread count.
+pub(super) fn for_chunks(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    assert!(width > 0, "chunk width must be positive");
+    let n = out.len();
+    let chunks = n.div_ceil(width);
+    if n < PAR_MIN || chunks < 2 {
+        for (i, c) in out.chunks_mut(width).enumerate() {
+            f(i, c);
+        }
+        return;
+    }
+    let ptr = out.as_mut_ptr() as usize;
+    candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
+        for i in range {
+            let start = i * width;
+            let len = width.min(n - start);
+            // SAFETY: `execute_chunked` hands out every index in 0..chunks exactly once,
+            // so the slices are disjoint and inside `out`, which outlives the call.
+            let c = unsafe { std::slice::from_raw_parts_mut((ptr as *mut f32).add(start), len) };
+            f(i, c);
+        }
+    });
+}
+
+/// Σ xs with eight partial sums (vectorizes; fixed order).
+#[inline]
+pub(super) fn sum(xs: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &x in rest {
+        s += x;
+    }
+    s
+}
+
+/// Σ aᵢ·bᵢ with eight partial sums.
+#[inline]
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// max xs; NaN when any element is NaN, so a poisoned row stays poisoned.
+#[inline]
+pub(super) fn max(xs: &[f32]) -> f32 {
+    let mut m = f32::NEG_INFINITY;
+    let mut nan = false;
+    for &x in xs {
+        m = if x > m { x } else { m };
+        nan |= x.is_nan();
+    }
+    if nan {
+        f32::NAN
+    } else {
+        m
+    }
+}
+
+/// Σ (xᵢ − m)² with eight partial sums.
+#[inline]
+pub(super) fn sum_sq_dev(xs: &[f32], m: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            let d = c[k] - m;
+            acc[k] += d * d;
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &x in rest {
+        s += (x - m) * (x - m);
+    }
+    s
+}

@@ -1,0 +1,300 @@
+//! A linear layer, y = x·Wᵀ + b over the last axis, as one node of the autograd graph.
+//!
+//! Composed, candle records a reshape, a transpose of W, the matmul, a broadcast of b and
+//! an add; the backward pass then zero-fills and accumulates a gradient for each of them
+//! and reduces the broadcast bias gradient with a strided sum. Fused, the forward pass
+//! is one gemm into a buffer pre-filled with b, and the backward pass one kernel that
+//! writes dL/dx = g·W, dL/dW = gᵀ·x (two gemms) and dL/db = Σ g (fixed row blocks).
+
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+use super::kernel::{f32s, for_chunks};
+
+/// Rows per block of the bias-gradient sum (fixed, so the order does not depend on the
+/// number of threads).
+const BLOCK: usize = 64;
+
+/// x (…, in) · Wᵀ (W is (out, in)) + b (out) → (…, out), with a fused backward pass.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    if x.dim(candle_core::D::Minus1)? != inp {
+        bail!("linear: input {:?} does not end in {inp}", x.dims());
+    }
+    if let Some(b) = b {
+        if b.dims() != [out] {
+            bail!("linear: bias {:?} for {out} outputs", b.dims());
+        }
+    }
+    if !super::fusable(x) || !super::fusable(w) {
+        return candle_core::Module::forward(&candle_nn::Linear::new(w.clone(), b.cloned()), x);
+    }
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Linear),
+        None => x.apply_op2(&w, Linear),
+    }
+}
+
+fn parallelism() -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() {
+        n if n > 1 => gemm::Parallelism::Rayon(n),
+        _ => gemm::Parallelism::None,
+    }
+}
+
+/// A row-major or transposed view of a matrix: element (r, c) is at r·rs + c·cs.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+/// dst (m × n, row-major) = [dst +] lhs (m × k) · rhs (k × n).
+fn gemm_into(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat, accumulate: bool) {
+    assert!(dst.len() >= m * n, "gemm: destination too small");
+    let last = |a: Mat, r: usize, c: usize| (r.max(1) - 1) * a.rs + (c.max(1) - 1) * a.cs;
+    assert!(last(lhs, m, k) < lhs.data.len().max(1) && last(rhs, k, n) < rhs.data.len().max(1));
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts above keep every element the strides reach inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(),
+        )
+    }
+}
+
+/// Output shape: x's with the last axis replaced by `out`.
+fn out_shape(l: &Layout, out: usize) -> Shape {
+    let mut dims = l.shape().dims().to_vec();
+    *dims.last_mut().expect("linear input has at least one axis") = out;
+    Shape::from(dims)
+}
+
+fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, out: usize, inp: usize) -> Vec<f32> {
+    let rows = x.len() / inp;
+    let mut y = vec![0f32; rows * out];
+    if let Some(b) = b {
+        for_chunks(&mut y, out, |_, r| r.copy_from_slice(b));
+    }
+    let lhs = Mat { data: x, rs: inp, cs: 1 };
+    let rhs = Mat { data: w, rs: 1, cs: inp }; // Wᵀ: (in × out)
+    gemm_into(&mut y, rows, out, inp, lhs, rhs, b.is_some());
+    y
+}
+
+struct Linear;
+
+const NAME: &str = "fused-linear";
+
+fn dims(l_x: &Layout, l_w: &Layout) -> Result<(usize, usize)> {
+    let (out, inp) = l_w.shape().dims2()?;
+    if l_x.shape().dims().last() != Some(&inp) {
+        bail!("fused-linear: input {:?} for weight ({out}, {inp})", l_x.shape().dims());
+    }
+    Ok((out, inp))
+}
+
+impl CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (out, inp) = dims(l1, l2)?;
+        let y = forward(f32s(s1, l1, NAME)?, f32s(s2, l2, NAME)?, None, out, inp);
+        Ok((CpuStorage::F32(y), out_shape(l1, out)))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = backward(x, w, g, false)?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (out, inp) = dims(l1, l2)?;
+        let b = f32s(s3, l3, NAME)?;
+        let y = forward(f32s(s1, l1, NAME)?, f32s(s2, l2, NAME)?, Some(b), out, inp);
+        Ok((CpuStorage::F32(y), out_shape(l1, out)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, db) = backward(x, w, g, true)?;
+        Ok((Some(dx), Some(dw), db))
+    }
+}
+
+/// Runs the packed gradient kernel and splits its output into dx, dW and (optionally) db.
+fn backward(x: &Tensor, w: &Tensor, g: &Tensor, bias: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    let (out, inp) = w.dims2()?;
+    let rows = x.elem_count() / inp;
+    let packed = x.apply_op3_no_bwd(w, &g.contiguous()?, &LinearGrad { bias })?;
+    let dx = packed.narrow(0, 0, rows * inp)?.reshape(x.shape())?;
+    let dw = packed.narrow(0, rows * inp, out * inp)?.reshape((out, inp))?;
+    let db = if bias {
+        Some(packed.narrow(0, rows * inp + out * inp, out)?)
+    } else {
+        None
+    };
+    Ok((dx, dw, db))
+}
+
+/// (x, W, dL/dy) → one flat buffer: dL/dx (rows·in), dL/dW (out·in), then dL/db (out)
+/// when `bias`.
+struct LinearGrad {
+    bias: bool,
+}
+
+impl CustomOp3 for LinearGrad {
+    fn name(&self) -> &'static str {
+        "fused-linear-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (out, inp) = dims(l1, l2)?;
+        let x = f32s(s1, l1, self.name())?;
+        let w = f32s(s2, l2, self.name())?;
+        let g = f32s(s3, l3, self.name())?;
+        let rows = x.len() / inp;
+        if g.len() != rows * out {
+            bail!("{}: {} gradients for {rows} rows of {out}", self.name(), g.len());
+        }
+        let total = rows * inp + out * inp + if self.bias { out } else { 0 };
+        let mut buf = vec![0f32; total];
+        let (dx, rest) = buf.split_at_mut(rows * inp);
+        let (dw, db) = rest.split_at_mut(out * inp);
+        // dx (rows × in) = g (rows × out) · W (out × in)
+        gemm_into(dx, rows, inp, out, Mat { data: g, rs: out, cs: 1 }, Mat { data: w, rs: inp, cs: 1 }, false);
+        // dW (out × in) = gᵀ (out × rows) · x (rows × in)
+        gemm_into(dw, out, inp, rows, Mat { data: g, rs: 1, cs: out }, Mat { data: x, rs: inp, cs: 1 }, false);
+        if self.bias {
+            let blocks = rows.div_ceil(BLOCK);
+            let mut partial = vec![0f32; blocks * out];
+            for_chunks(&mut partial, out, |blk, p| {
+                for r in g[blk * BLOCK * out..rows.min((blk + 1) * BLOCK) * out].chunks_exact(out) {
+                    for (p, &v) in p.iter_mut().zip(r) {
+                        *p += v;
+                    }
+                }
+            });
+            for p in partial.chunks_exact(out) {
+                for (d, &v) in db.iter_mut().zip(p) {
+                    *d += v;
+                }
+            }
+        }
+        Ok((CpuStorage::F32(buf), Shape::from(total)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{assert_close, fd_check, rand_tensor};
+    use super::*;
+    use candle_core::Var;
+
+    /// y, dx, dW, db for the fused and the composed (candle-nn) layer.
+    fn run(x: &Tensor, w: &Tensor, b: Option<&Tensor>, fused: bool) -> Vec<Tensor> {
+        let (xv, wv) = (Var::from_tensor(x).unwrap(), Var::from_tensor(w).unwrap());
+        let bv = b.map(|b| Var::from_tensor(b).unwrap());
+        let bt = bv.as_ref().map(|v| v.as_tensor().clone());
+        let y = if fused {
+            linear(xv.as_tensor(), wv.as_tensor(), bt.as_ref()).unwrap()
+        } else {
+            let l = candle_nn::Linear::new(wv.as_tensor().clone(), bt);
+            candle_core::Module::forward(&l, xv.as_tensor()).unwrap()
+        };
+        let weights = rand_tensor(y.dims(), 1.0, 55);
+        let grads = (&y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+        let mut out = vec![y, grads.get(xv.as_tensor()).unwrap().clone(), grads.get(wv.as_tensor()).unwrap().clone()];
+        if let Some(bv) = bv {
+            out.push(grads.get(bv.as_tensor()).unwrap().clone());
+        }
+        out
+    }
+
+    #[test]
+    fn matches_candle_nn_linear_values_and_gradients() {
+        for (shape, out) in [(&[4usize, 33, 20][..], 7usize), (&[300, 64][..], 129), (&[2, 3, 5, 8][..], 4)] {
+            let inp = *shape.last().unwrap();
+            let x = rand_tensor(shape, 1.0, 21);
+            let w = rand_tensor(&[out, inp], 0.3, 22);
+            let b = rand_tensor(&[out], 0.3, 23);
+            for bias in [Some(&b), None] {
+                let f = run(&x, &w, bias, true);
+                let c = run(&x, &w, bias, false);
+                assert_eq!(f.len(), c.len());
+                for (k, (a, e)) in f.iter().zip(&c).enumerate() {
+                    assert_close(a, e, 1e-4, &format!("linear output/gradient {k}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let x = rand_tensor(&[3, 4, 5], 1.0, 24);
+        let w = rand_tensor(&[6, 5], 0.5, 25);
+        let b = rand_tensor(&[6], 0.5, 26);
+        fd_check(&x, |x| linear(x, &w, Some(&b)));
+        fd_check(&w, |w| linear(&x, w, Some(&b)));
+        fd_check(&b, |b| linear(&x, &w, Some(b)));
+        fd_check(&w, |w| linear(&x, w, None));
+    }
+
+    #[test]
+    fn rejects_mismatched_shapes() {
+        let x = rand_tensor(&[2, 5], 1.0, 1);
+        let e = linear(&x, &rand_tensor(&[3, 4], 1.0, 2), None).unwrap_err().to_string();
+        assert!(e.contains("does not end in 4"), "{e}");
+    }
+}

@@ -1,0 +1,109 @@
+//! Softmax over the last axis as one kernel forward and one backward.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
+
+use super::kernel::{dot, f32s, for_chunks, max, sum};
+use super::math::exp_nonpos;
+
+/// softmax(x) over the last axis with a fused backward pass; the same values as
+/// `candle_nn::ops::softmax(x, D::Minus1)` up to float rounding.
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    if !super::fusable(x) || x.rank() == 0 {
+        return candle_nn::ops::softmax(x, D::Minus1);
+    }
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32s(s, l, self.name())?;
+        let n = l.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; x.len()];
+        for_chunks(&mut out, n, |i, y| {
+            let row = &x[i * n..(i + 1) * n];
+            let m = max(row);
+            for (y, &v) in y.iter_mut().zip(row) {
+                *y = exp_nonpos(v - m);
+            }
+            let total = sum(y);
+            for y in y.iter_mut() {
+                *y /= total;
+            }
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?))
+    }
+}
+
+/// (y, dL/dy) → dL/dx = y ⊙ (dL/dy − Σ y·dL/dy), row by row.
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "fused-softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = f32s(s1, l1, self.name())?;
+        let g = f32s(s2, l2, self.name())?;
+        if y.len() != g.len() {
+            candle_core::bail!("{}: {} outputs but {} gradients", self.name(), y.len(), g.len());
+        }
+        let n = l1.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; y.len()];
+        for_chunks(&mut out, n, |i, o| {
+            let (yr, gr) = (&y[i * n..(i + 1) * n], &g[i * n..(i + 1) * n]);
+            let s = dot(yr, gr);
+            for ((o, &y), &g) in o.iter_mut().zip(yr).zip(gr) {
+                *o = y * (g - s);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{assert_close, fd_check, grads_of, rand_tensor};
+    use super::*;
+
+    #[test]
+    fn matches_composed_softmax_values_and_gradients() {
+        for shape in [&[2usize, 3, 17, 64][..], &[5, 7], &[300, 70]] {
+            let x = rand_tensor(shape, 3.0, 3);
+            let (yf, gf) = grads_of(&x, |x| softmax_last(x));
+            let (yc, gc) = grads_of(&x, |x| candle_nn::ops::softmax(x, D::Minus1));
+            assert_close(&yf, &yc, 1e-6, "softmax values");
+            assert_close(&gf, &gc, 1e-5, "softmax gradients");
+        }
+    }
+
+    #[test]
+    fn masked_entries_get_exactly_zero_and_empty_rows_stay_nan() {
+        let x = Tensor::new(&[[0f32, -1e9, 1.0], [f32::NEG_INFINITY; 3]], &candle_core::Device::Cpu).unwrap();
+        let y = softmax_last(&x).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(y[0][1], 0.0);
+        assert!((y[0][0] + y[0][2] - 1.0).abs() < 1e-6);
+        assert!(y[1].iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        fd_check(&rand_tensor(&[3, 6], 2.0, 4), |x| softmax_last(x));
+    }
+}
