@@ -69,3 +69,20 @@ pub fn peak_extra<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let r = f();
     (r, peak_bytes().saturating_sub(base))
 }
+
+extern "C" {
+    /// mimalloc's option setter (linked in by the `mimalloc` crate).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc v3's option enum.
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Keep freed pages instead of returning them to the OS. A training step frees and
+/// re-allocates the same multi-megabyte buffers every step; returned pages come back as
+/// fresh pages the kernel must zero (measured: the reference step 88 → 81 ms at two
+/// threads). The cost is that the process keeps its peak memory.
+pub fn keep_freed_memory() {
+    // SAFETY: a plain setter on mimalloc's global options, valid at any time.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}

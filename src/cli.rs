@@ -135,6 +135,7 @@ fn truncate(s: &str, n: usize) -> String {
 pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
     one_line_panics();
     single_thread_by_default();
+    crate::alloc::keep_freed_memory();
     let args: ExpArgs = parse_or_exit(about);
     let code = match run_once(name, &args, run) {
         Ok(v) => {

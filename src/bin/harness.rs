@@ -78,6 +78,7 @@ const ABOUT: &str = "Runs, checks and reports the transformer-claims experiments
 
 fn main() {
     cli::one_line_panics();
+    transformer_claims::alloc::keep_freed_memory();
     let args: Args = cli::parse_or_exit(ABOUT);
     let r = match args.cmd {
         Cmd::List => list(&args.out),

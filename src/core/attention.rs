@@ -39,8 +39,12 @@ pub fn scaled_dot_product(
     mask: Option<&AttnMask>,
     scale: f64,
 ) -> Result<(Tensor, Tensor)> {
-    let scores = (q.matmul(&k.t()?)? * scale)?;
-    let weights = attention_weights(&scores, mask)?;
+    let logits = q.matmul(&k.t()?)?;
+    let weights = match mask {
+        // The scaling folded into the fused softmax kernel.
+        None => super::fused::softmax_scaled(&logits, scale)?,
+        Some(_) => attention_weights(&(logits * scale)?, mask)?,
+    };
     let out = weights.matmul(v)?;
     Ok((out, weights))
 }
@@ -125,10 +129,8 @@ pub fn multi_head_attention(cfg: MhaConfig, vb: VarBuilder) -> Result<MultiHeadA
 impl MultiHeadAttention {
     /// (B, T, h·w) → (B, h, T, w)
     fn split(&self, x: &Tensor, w: usize) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        x.reshape((b, t, self.cfg.heads, w))?
-            .transpose(1, 2)?
-            .contiguous()
+        debug_assert_eq!(x.dim(2).ok(), Some(self.cfg.heads * w));
+        super::fused::split_heads(x, self.cfg.heads)
     }
 
     /// Per-head queries and keys, (B, h, T, d_k) each.
@@ -155,14 +157,10 @@ impl MultiHeadAttention {
         xkv: &Tensor,
         mask: Option<&AttnMask>,
     ) -> Result<(Tensor, Tensor)> {
-        let (b, tq, _) = xq.dims3()?;
         let (q, k) = self.qk(xq, xkv)?;
         let v = self.split(&self.wv.forward(xkv)?, self.cfg.d_v)?;
         let (o, w) = scaled_dot_product(&q, &k, &v, mask, self.cfg.scale.factor(self.cfg.d_k))?;
-        let o = o
-            .transpose(1, 2)?
-            .reshape((b, tq, self.cfg.heads * self.cfg.d_v))?;
-        Ok((self.wo.forward(&o)?, w))
+        Ok((self.wo.forward(&super::fused::merge_heads(&o)?)?, w))
     }
 
     pub fn forward(&self, xq: &Tensor, xkv: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {

@@ -82,8 +82,8 @@ fn sublayer(
 
 /// (B, T, h·w) → (B, h, T, w)
 fn split_heads(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
-    let (b, t, _) = x.dims3()?;
-    x.reshape((b, t, h, w))?.transpose(1, 2)?.contiguous()
+    debug_assert_eq!(x.dim(2).ok(), Some(h * w));
+    super::fused::split_heads(x, h)
 }
 
 /// Per-head keys and values of `xkv` (B, T, D) under `mha`'s projections.
@@ -110,11 +110,9 @@ pub fn attend_projected(
     mask: Option<&AttnMask>,
 ) -> Result<Tensor> {
     let c = mha.cfg;
-    let (b, tq, _) = xq.dims3()?;
     let q = split_heads(&mha.wq.forward(xq)?, c.heads, c.d_k)?;
     let (o, _) = scaled_dot_product(&q, k, v, mask, c.scale.factor(c.d_k))?;
-    let o = o.transpose(1, 2)?.reshape((b, tq, c.heads * c.d_v))?;
-    mha.wo.forward(&o)
+    mha.wo.forward(&super::fused::merge_heads(&o)?)
 }
 
 /// One layer's key/value cache.

@@ -71,10 +71,8 @@ pub struct PosAttention {
 
 impl PosAttention {
     fn split(&self, x: &Tensor, w: usize) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        x.reshape((b, t, self.mha.cfg.heads, w))?
-            .transpose(1, 2)?
-            .contiguous()
+        debug_assert_eq!(x.dim(2).ok(), Some(self.mha.cfg.heads * w));
+        super::fused::split_heads(x, self.mha.cfg.heads)
     }
 
     /// Pre-softmax scores (B, h, T, T), scaled, with the rotation / bias applied.
@@ -93,15 +91,9 @@ impl PosAttention {
     }
 
     pub fn forward(&self, x: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
         let w = attention_weights(&self.scores(x)?, mask)?;
         let v = self.split(&self.mha.wv.forward(x)?, self.mha.cfg.d_v)?;
-        let o = w.matmul(&v)?.transpose(1, 2)?.reshape((
-            b,
-            t,
-            self.mha.cfg.heads * self.mha.cfg.d_v,
-        ))?;
-        self.mha.wo.forward(&o)
+        self.mha.wo.forward(&super::fused::merge_heads(&w.matmul(&v)?)?)
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod cross_entropy;
 mod gelu;
+mod heads;
 mod kernel;
 mod layer_norm;
 mod linear;
@@ -23,9 +24,10 @@ mod softmax;
 
 pub use cross_entropy::cross_entropy_rows;
 pub use gelu::gelu;
+pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
 pub use linear::linear;
-pub use softmax::softmax_last;
+pub use softmax::{softmax_last, softmax_scaled};
 
 /// Whether `x` can take the fused path (f32 on the CPU).
 fn fusable(x: &candle_core::Tensor) -> bool {

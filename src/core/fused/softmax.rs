@@ -1,4 +1,5 @@
-//! Softmax over the last axis as one kernel forward and one backward.
+//! Softmax over the last axis (optionally of scaled logits) as one kernel forward and one
+//! backward.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
 
@@ -11,10 +12,23 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     if !super::fusable(x) || x.rank() == 0 {
         return candle_nn::ops::softmax(x, D::Minus1);
     }
-    x.contiguous()?.apply_op1(Softmax)
+    x.contiguous()?.apply_op1(Softmax { scale: 1.0 })
 }
 
-struct Softmax;
+/// softmax(scale·x) over the last axis: attention's scaling folded into the kernel
+/// (the same values as `softmax_last(&(x * scale)?)` up to float rounding).
+pub fn softmax_scaled(x: &Tensor, scale: f64) -> Result<Tensor> {
+    if !super::fusable(x) || x.rank() == 0 {
+        return candle_nn::ops::softmax(&(x * scale)?, D::Minus1);
+    }
+    x.contiguous()?.apply_op1(Softmax {
+        scale: scale as f32,
+    })
+}
+
+struct Softmax {
+    scale: f32,
+}
 
 impl CustomOp1 for Softmax {
     fn name(&self) -> &'static str {
@@ -27,9 +41,12 @@ impl CustomOp1 for Softmax {
         let mut out = vec![0f32; x.len()];
         for_chunks(&mut out, n, |i, y| {
             let row = &x[i * n..(i + 1) * n];
-            let m = max(row);
             for (y, &v) in y.iter_mut().zip(row) {
-                *y = exp_nonpos(v - m);
+                *y = v * self.scale;
+            }
+            let m = max(y);
+            for y in y.iter_mut() {
+                *y = exp_nonpos(*y - m);
             }
             let total = sum(y);
             for y in y.iter_mut() {
@@ -40,12 +57,15 @@ impl CustomOp1 for Softmax {
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?))
+        let grad = grad.contiguous()?;
+        Ok(Some(y.apply_op2_no_bwd(&grad, &SoftmaxGrad { scale: self.scale })?))
     }
 }
 
-/// (y, dL/dy) → dL/dx = y ⊙ (dL/dy − Σ y·dL/dy), row by row.
-struct SoftmaxGrad;
+/// (y, dL/dy) → dL/dx = scale · y ⊙ (dL/dy − Σ y·dL/dy), row by row.
+struct SoftmaxGrad {
+    scale: f32,
+}
 
 impl CustomOp2 for SoftmaxGrad {
     fn name(&self) -> &'static str {
@@ -70,7 +90,7 @@ impl CustomOp2 for SoftmaxGrad {
             let (yr, gr) = (&y[i * n..(i + 1) * n], &g[i * n..(i + 1) * n]);
             let s = dot(yr, gr);
             for ((o, &y), &g) in o.iter_mut().zip(yr).zip(gr) {
-                *o = y * (g - s);
+                *o = self.scale * (y * (g - s));
             }
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -91,6 +111,18 @@ mod tests {
             assert_close(&yf, &yc, 1e-6, "softmax values");
             assert_close(&gf, &gc, 1e-5, "softmax gradients");
         }
+    }
+
+    #[test]
+    fn scaled_softmax_matches_softmax_of_scaled_logits() {
+        let x = rand_tensor(&[4, 3, 10, 33], 3.0, 13);
+        for scale in [0.125, 1.0, -0.7] {
+            let (yf, gf) = grads_of(&x, |x| softmax_scaled(x, scale));
+            let (yc, gc) = grads_of(&x, |x| candle_nn::ops::softmax(&(x * scale)?, D::Minus1));
+            assert_close(&yf, &yc, 1e-6, "scaled softmax values");
+            assert_close(&gf, &gc, 1e-5, "scaled softmax gradients");
+        }
+        fd_check(&rand_tensor(&[3, 6], 2.0, 14), |x| softmax_scaled(x, 0.3));
     }
 
     #[test]
