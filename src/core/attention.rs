@@ -39,13 +39,13 @@ pub fn scaled_dot_product(
     mask: Option<&AttnMask>,
     scale: f64,
 ) -> Result<(Tensor, Tensor)> {
-    let logits = q.matmul(&k.t()?)?;
+    let logits = super::fused::bmm_nt(q, k)?;
     let weights = match mask {
         // The scaling folded into the fused softmax kernel.
         None => super::fused::softmax_scaled(&logits, scale)?,
         Some(_) => attention_weights(&(logits * scale)?, mask)?,
     };
-    let out = weights.matmul(v)?;
+    let out = super::fused::bmm(&weights, v)?;
     Ok((out, weights))
 }
 
@@ -146,7 +146,7 @@ impl MultiHeadAttention {
     /// Pre-softmax scores (B, h, Tq, Tk), scaled.
     pub fn scores(&self, xq: &Tensor, xkv: &Tensor) -> Result<Tensor> {
         let (q, k) = self.qk(xq, xkv)?;
-        q.matmul(&k.t()?)? * self.cfg.scale.factor(self.cfg.d_k)
+        super::fused::bmm_nt(&q, &k)? * self.cfg.scale.factor(self.cfg.d_k)
     }
 
     /// Queries from `xq` (B, Tq, D), keys and values from `xkv` (B, Tk, D).
@@ -216,12 +216,12 @@ impl AdditiveAttention {
                     row_keep: m.row_keep.as_ref().map(|r| r.squeeze(1)).transpose()?,
                 };
                 let w = attention_weights(&s, Some(&m))?;
-                return Ok((w.matmul(v)?, w));
+                return Ok((super::fused::bmm(&w, v)?, w));
             }
             None => s,
         };
         let w = super::fused::softmax_last(&s)?;
-        Ok((w.matmul(v)?, w))
+        Ok((super::fused::bmm(&w, v)?, w))
     }
 }
 

@@ -83,7 +83,7 @@ impl PosAttention {
             Some(r) => (r.apply(&q, 0)?, r.apply(&k, 0)?),
             None => (q, k),
         };
-        let s = (q.matmul(&k.t()?)? * self.mha.cfg.scale.factor(self.mha.cfg.d_k))?;
+        let s = (super::fused::bmm_nt(&q, &k)? * self.mha.cfg.scale.factor(self.mha.cfg.d_k))?;
         match &self.rel {
             Some(rb) => s.broadcast_add(&rb.bias(t, t)?),
             None => Ok(s),
@@ -93,7 +93,7 @@ impl PosAttention {
     pub fn forward(&self, x: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
         let w = attention_weights(&self.scores(x)?, mask)?;
         let v = self.split(&self.mha.wv.forward(x)?, self.mha.cfg.d_v)?;
-        self.mha.wo.forward(&super::fused::merge_heads(&w.matmul(&v)?)?)
+        self.mha.wo.forward(&super::fused::merge_heads(&super::fused::bmm(&w, &v)?)?)
     }
 }
 

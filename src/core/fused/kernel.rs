@@ -126,3 +126,63 @@ pub(super) fn sum_sq_dev(xs: &[f32], m: f32) -> f32 {
     }
     s
 }
+
+/// gemm's threading for one large product: candle's thread count.
+pub(super) fn parallelism() -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() {
+        n if n > 1 => gemm::Parallelism::Rayon(n),
+        _ => gemm::Parallelism::None,
+    }
+}
+
+/// A row-major or transposed view of a matrix: element (r, c) is at r·rs + c·cs.
+#[derive(Clone, Copy)]
+pub(super) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// dst (m × n, row-major) = [dst +] lhs (m × k) · rhs (k × n).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_into(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    assert!(dst.len() >= m * n, "gemm: destination too small");
+    let last = |a: Mat, r: usize, c: usize| (r.max(1) - 1) * a.rs + (c.max(1) - 1) * a.cs;
+    assert!(last(lhs, m, k) < lhs.data.len().max(1) && last(rhs, k, n) < rhs.data.len().max(1));
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts above keep every element the strides reach inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}

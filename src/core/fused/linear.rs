@@ -8,7 +8,7 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, for_chunks};
+use super::kernel::{f32s, for_chunks, gemm_into, parallelism, Mat};
 
 /// Rows per block of the bias-gradient sum (fixed, so the order does not depend on the
 /// number of threads).
@@ -35,55 +35,6 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     }
 }
 
-fn parallelism() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
-        n if n > 1 => gemm::Parallelism::Rayon(n),
-        _ => gemm::Parallelism::None,
-    }
-}
-
-/// A row-major or transposed view of a matrix: element (r, c) is at r·rs + c·cs.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-/// dst (m × n, row-major) = [dst +] lhs (m × k) · rhs (k × n).
-fn gemm_into(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat, accumulate: bool) {
-    assert!(dst.len() >= m * n, "gemm: destination too small");
-    let last = |a: Mat, r: usize, c: usize| (r.max(1) - 1) * a.rs + (c.max(1) - 1) * a.cs;
-    assert!(last(lhs, m, k) < lhs.data.len().max(1) && last(rhs, k, n) < rhs.data.len().max(1));
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the asserts above keep every element the strides reach inside the slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(),
-        )
-    }
-}
-
 /// Output shape: x's with the last axis replaced by `out`.
 fn out_shape(l: &Layout, out: usize) -> Shape {
     let mut dims = l.shape().dims().to_vec();
@@ -99,7 +50,7 @@ fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, out: usize, inp: usize) -> V
     }
     let lhs = Mat { data: x, rs: inp, cs: 1 };
     let rhs = Mat { data: w, rs: 1, cs: inp }; // Wᵀ: (in × out)
-    gemm_into(&mut y, rows, out, inp, lhs, rhs, b.is_some());
+    gemm_into(&mut y, rows, out, inp, lhs, rhs, b.is_some(), parallelism());
     y
 }
 
@@ -213,9 +164,9 @@ impl CustomOp3 for LinearGrad {
         let (dx, rest) = buf.split_at_mut(rows * inp);
         let (dw, db) = rest.split_at_mut(out * inp);
         // dx (rows × in) = g (rows × out) · W (out × in)
-        gemm_into(dx, rows, inp, out, Mat { data: g, rs: out, cs: 1 }, Mat { data: w, rs: inp, cs: 1 }, false);
+        gemm_into(dx, rows, inp, out, Mat { data: g, rs: out, cs: 1 }, Mat { data: w, rs: inp, cs: 1 }, false, parallelism());
         // dW (out × in) = gᵀ (out × rows) · x (rows × in)
-        gemm_into(dw, out, inp, rows, Mat { data: g, rs: 1, cs: out }, Mat { data: x, rs: inp, cs: 1 }, false);
+        gemm_into(dw, out, inp, rows, Mat { data: g, rs: 1, cs: out }, Mat { data: x, rs: inp, cs: 1 }, false, parallelism());
         if self.bias {
             let blocks = rows.div_ceil(BLOCK);
             let mut partial = vec![0f32; blocks * out];

@@ -13,6 +13,7 @@
 //! check values and gradients against the composed references and gradients against
 //! central finite differences.
 
+mod bmm;
 mod cross_entropy;
 mod gelu;
 mod heads;
@@ -22,6 +23,7 @@ mod linear;
 mod math;
 mod softmax;
 
+pub use bmm::{bmm, bmm_nt};
 pub use cross_entropy::cross_entropy_rows;
 pub use gelu::gelu;
 pub use heads::{merge_heads, split_heads};
