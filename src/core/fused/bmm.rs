@@ -8,7 +8,7 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, for_chunks, gemm_into, Mat};
+use super::kernel::{f32s, fill, gemm_uninit, Mat};
 
 /// a · b over the last two axes (batch axes equal).
 pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -61,11 +61,10 @@ impl CustomOp2 for Bmm {
         // Strides of op(a) (m × k) and op(b) (k × n) inside one batch entry.
         let sa = if self.ta { (1, m) } else { (k, 1) };
         let sb = if self.tb { (1, k) } else { (n, 1) };
-        let mut out = vec![0f32; batch * m * n];
-        for_chunks(&mut out, (m * n).max(1), |i, o| {
+        let out = fill(batch * m * n, m * n, |i, o| {
             let lhs = Mat { data: &a[i * m * k..(i + 1) * m * k], rs: sa.0, cs: sa.1 };
             let rhs = Mat { data: &b[i * k * n..(i + 1) * k * n], rs: sb.0, cs: sb.1 };
-            gemm_into(o, m, n, k, lhs, rhs, false, gemm::Parallelism::None);
+            gemm_uninit(o, m, n, k, lhs, rhs, gemm::Parallelism::None)
         });
         let mut dims = l1.shape().dims().to_vec();
         let r = dims.len();

@@ -2,7 +2,7 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
-use super::kernel::{f32s, for_chunks, max, sum, u32s};
+use super::kernel::{f32s, fill, max, sum, u32s, write_from};
 use super::math::exp_nonpos;
 
 /// Rows per parallel work unit of the forward pass (one value per row).
@@ -30,6 +30,13 @@ fn log_sum_exp(row: &[f32], scratch: &mut [f32]) -> f32 {
         *s = exp_nonpos(v - m);
     }
     m + sum(&scratch[..row.len()]).ln()
+}
+
+/// e^{x − max} for one row, written into `out`; returns (initialized out, max).
+#[inline]
+fn shifted_exp<'a>(row: &[f32], out: &'a mut [std::mem::MaybeUninit<f32>]) -> (&'a mut [f32], f32) {
+    let m = max(row);
+    (write_from(out, row.iter().map(|&v| exp_nonpos(v - m))), m)
 }
 
 fn target(t: u32, v: usize, op: &str) -> Result<usize> {
@@ -60,14 +67,13 @@ impl CustomOp2 for CrossEntropy {
         for &t in y {
             target(t, v, self.name())?;
         }
-        let mut out = vec![0f32; n];
-        for_chunks(&mut out, ROWS, |c, o| {
+        let out = fill(n, ROWS, |c, o| {
             let mut scratch = vec![0f32; v];
-            for (k, o) in o.iter_mut().enumerate() {
-                let i = c * ROWS + k;
+            let vals = (c * ROWS..c * ROWS + o.len()).map(|i| {
                 let row = &x[i * v..(i + 1) * v];
-                *o = log_sum_exp(row, &mut scratch) - row[y[i] as usize];
-            }
+                log_sum_exp(row, &mut scratch) - row[y[i] as usize]
+            });
+            write_from(o, vals)
         });
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
@@ -108,14 +114,15 @@ impl CustomOp3 for CrossEntropyGrad {
         if y.len() != n || g.len() != n {
             bail!("{}: {n} rows but {} targets, {} gradients", self.name(), y.len(), g.len());
         }
-        let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, v, |i, o| {
+        let out = fill(x.len(), v, |i, o| {
             let row = &x[i * v..(i + 1) * v];
-            let lse = log_sum_exp(row, o);
+            let (o, m) = shifted_exp(row, o);
+            let lse = m + sum(o).ln();
             for (o, &xv) in o.iter_mut().zip(row) {
                 *o = g[i] * exp_nonpos(xv - lse);
             }
             o[y[i] as usize] -= g[i];
+            o
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

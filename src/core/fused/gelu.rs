@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, for_chunks};
+use super::kernel::{f32s, fill, write_from};
 use super::math;
 
 /// Elements per parallel work unit.
@@ -25,12 +25,9 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32s(s, l, self.name())?;
-        let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, CHUNK, |i, o| {
+        let out = fill(x.len(), CHUNK, |i, o| {
             let xs = &x[i * CHUNK..i * CHUNK + o.len()];
-            for (o, &v) in o.iter_mut().zip(xs) {
-                *o = math::gelu(v);
-            }
+            write_from(o, xs.iter().map(|&v| math::gelu(v)))
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -60,12 +57,10 @@ impl CustomOp2 for GeluGrad {
         if x.len() != g.len() {
             candle_core::bail!("{}: {} inputs but {} gradients", self.name(), x.len(), g.len());
         }
-        let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, CHUNK, |i, o| {
+        let out = fill(x.len(), CHUNK, |i, o| {
             let r = i * CHUNK..i * CHUNK + o.len();
-            for ((o, &v), &g) in o.iter_mut().zip(&x[r.clone()]).zip(&g[r]) {
-                *o = g * math::gelu_grad(v);
-            }
+            let vals = x[r.clone()].iter().zip(&g[r]).map(|(&v, &g)| g * math::gelu_grad(v));
+            write_from(o, vals)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

@@ -4,7 +4,7 @@
 
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, for_chunks};
+use super::kernel::{f32s, fill, write_from};
 
 /// (B, T, h·w) → (B, h, T, w), contiguous.
 pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
@@ -52,9 +52,8 @@ impl CustomOp1 for Heads {
             let (b, _, t, w) = l.shape().dims4()?;
             (t, w, Shape::from((b, t, h * w)))
         };
-        let mut out = vec![0f32; x.len()];
         // One output row of w values per chunk; find where it comes from.
-        for_chunks(&mut out, w.max(1), |r, o| {
+        let out = fill(x.len(), w, |r, o| {
             let src = if self.split {
                 // out (bi, hi, ti) ← in (bi, ti, hi)
                 let (bi, hi, ti) = (r / (h * t), (r / t) % h, r % t);
@@ -64,7 +63,7 @@ impl CustomOp1 for Heads {
                 let (bi, ti, hi) = (r / (t * h), (r / h) % t, r % h);
                 ((bi * h + hi) * t + ti) * w
             };
-            o.copy_from_slice(&x[src..src + w]);
+            write_from(o, x[src..src + w].iter().copied())
         });
         Ok((CpuStorage::F32(out), shape))
     }

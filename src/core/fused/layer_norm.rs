@@ -3,7 +3,7 @@
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, for_chunks, sum, sum_sq_dev};
+use super::kernel::{f32s, fill, for_chunks, sum, sum_sq_dev, write_from};
 
 /// Rows per block of the γ/β gradient reduction; fixed, so the summation order (and the
 /// result) does not depend on the number of threads.
@@ -58,13 +58,11 @@ impl CustomOp3 for LayerNormOp {
         let gamma = f32s(s2, l2, self.name())?;
         let beta = f32s(s3, l3, self.name())?;
         let d = gamma.len();
-        let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, d, |i, y| {
+        let out = fill(x.len(), d, |i, y| {
             let row = &x[i * d..(i + 1) * d];
             let (mean, rstd) = row_stats(row, self.eps);
-            for (((y, &v), &g), &b) in y.iter_mut().zip(row).zip(gamma).zip(beta) {
-                *y = (v - mean) * rstd * g + b;
-            }
+            let vals = row.iter().zip(gamma).zip(beta).map(|((&v, &g), &b)| (v - mean) * rstd * g + b);
+            write_from(y, vals)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -116,26 +114,7 @@ impl CustomOp3 for LayerNormGrad {
             bail!("{}: {} inputs, {} gradients, width {d}", self.name(), x.len(), g.len());
         }
         let rows = x.len() / d;
-        let mut out = vec![0f32; (rows + 2) * d];
-        let (dx, tail) = out.split_at_mut(rows * d);
-        for_chunks(dx, d, |i, o| {
-            let (xr, gr) = (&x[i * d..(i + 1) * d], &g[i * d..(i + 1) * d]);
-            let (mean, rstd) = row_stats(xr, self.eps);
-            for ((o, &g), &w) in o.iter_mut().zip(gr).zip(gamma) {
-                *o = g * w;
-            }
-            let a = sum(o) / d as f32;
-            let mut b = 0f32;
-            for (&gy, &v) in o.iter().zip(xr) {
-                b += gy * (v - mean);
-            }
-            let b = b * rstd / d as f32;
-            for (o, &v) in o.iter_mut().zip(xr) {
-                let xhat = (v - mean) * rstd;
-                *o = rstd * (*o - a - xhat * b);
-            }
-        });
-        // γ and β gradients: partial sums per fixed block of rows, then added in order.
+        // γ and β gradients first: partial sums per fixed block of rows, added in order.
         let blocks = rows.div_ceil(BLOCK);
         let mut partial = vec![0f32; blocks * 2 * d];
         for_chunks(&mut partial, 2 * d, |blk, p| {
@@ -149,11 +128,31 @@ impl CustomOp3 for LayerNormGrad {
                 }
             }
         });
+        let mut gb = vec![0f32; 2 * d];
         for p in partial.chunks_exact(2 * d) {
-            for (t, &v) in tail.iter_mut().zip(p) {
+            for (t, &v) in gb.iter_mut().zip(p) {
                 *t += v;
             }
         }
+        let out = fill((rows + 2) * d, d, |i, o| {
+            if i >= rows {
+                return write_from(o, gb[(i - rows) * d..(i - rows + 1) * d].iter().copied());
+            }
+            let (xr, gr) = (&x[i * d..(i + 1) * d], &g[i * d..(i + 1) * d]);
+            let (mean, rstd) = row_stats(xr, self.eps);
+            let o = write_from(o, gr.iter().zip(gamma).map(|(&g, &w)| g * w));
+            let a = sum(o) / d as f32;
+            let mut b = 0f32;
+            for (&gy, &v) in o.iter().zip(xr) {
+                b += gy * (v - mean);
+            }
+            let b = b * rstd / d as f32;
+            for (o, &v) in o.iter_mut().zip(xr) {
+                let xhat = (v - mean) * rstd;
+                *o = rstd * (*o - a - xhat * b);
+            }
+            o
+        });
         let mut shape = vec![rows + 2];
         shape.push(d);
         Ok((CpuStorage::F32(out), Shape::from(shape)))

@@ -3,12 +3,12 @@
 //! Composed, candle records a reshape, a transpose of W, the matmul, a broadcast of b and
 //! an add; the backward pass then zero-fills and accumulates a gradient for each of them
 //! and reduces the broadcast bias gradient with a strided sum. Fused, the forward pass
-//! is one gemm into a buffer pre-filled with b, and the backward pass one kernel that
-//! writes dL/dx = g·W, dL/dW = gᵀ·x (two gemms) and dL/db = Σ g (fixed row blocks).
+//! is one gemm into a buffer pre-filled with b, and the backward pass three kernels:
+//! dL/dx = g·W and dL/dW = gᵀ·x (one gemm each) and dL/db = Σ g (fixed row blocks).
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, for_chunks, gemm_into, parallelism, Mat};
+use super::kernel::{f32s, fill, for_chunks, gemm_acc, gemm_uninit, parallelism, write_from, Mat};
 
 /// Rows per block of the bias-gradient sum (fixed, so the order does not depend on the
 /// number of threads).
@@ -44,14 +44,19 @@ fn out_shape(l: &Layout, out: usize) -> Shape {
 
 fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, out: usize, inp: usize) -> Vec<f32> {
     let rows = x.len() / inp;
-    let mut y = vec![0f32; rows * out];
-    if let Some(b) = b {
-        for_chunks(&mut y, out, |_, r| r.copy_from_slice(b));
-    }
     let lhs = Mat { data: x, rs: inp, cs: 1 };
     let rhs = Mat { data: w, rs: 1, cs: inp }; // Wᵀ: (in × out)
-    gemm_into(&mut y, rows, out, inp, lhs, rhs, b.is_some(), parallelism());
-    y
+    match b {
+        Some(b) => {
+            let mut y = fill(rows * out, out, |_, r| write_from(r, b.iter().copied()));
+            gemm_acc(&mut y, rows, out, inp, lhs, rhs, parallelism());
+            y
+        }
+        // One chunk: gemm spreads the product over the threads itself.
+        None => fill(rows * out, rows * out, |_, y| {
+            gemm_uninit(y, rows, out, inp, lhs, rhs, parallelism())
+        }),
+    }
 }
 
 struct Linear;
@@ -116,74 +121,79 @@ impl CustomOp3 for Linear {
     }
 }
 
-/// Runs the packed gradient kernel and splits its output into dx, dW and (optionally) db.
+/// dL/dx, dL/dW and (optionally) dL/db, one kernel each.
 fn backward(x: &Tensor, w: &Tensor, g: &Tensor, bias: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
-    let (out, inp) = w.dims2()?;
-    let rows = x.elem_count() / inp;
-    let packed = x.apply_op3_no_bwd(w, &g.contiguous()?, &LinearGrad { bias })?;
-    let dx = packed.narrow(0, 0, rows * inp)?.reshape(x.shape())?;
-    let dw = packed.narrow(0, rows * inp, out * inp)?.reshape((out, inp))?;
+    let g = g.contiguous()?;
+    let dx = g.apply_op2_no_bwd(w, &Grad::X)?;
+    let dw = g.apply_op2_no_bwd(x, &Grad::W)?;
     let db = if bias {
-        Some(packed.narrow(0, rows * inp + out * inp, out)?)
+        Some(g.apply_op2_no_bwd(w, &Grad::B)?)
     } else {
         None
     };
     Ok((dx, dw, db))
 }
 
-/// (x, W, dL/dy) → one flat buffer: dL/dx (rows·in), dL/dW (out·in), then dL/db (out)
-/// when `bias`.
-struct LinearGrad {
-    bias: bool,
+/// One part of the backward pass, from the output gradient g (…, out):
+/// `X`: (g, W) → dL/dx = g·W; `W`: (g, x) → dL/dW = gᵀ·x; `B`: (g, W) → dL/db = Σ g.
+enum Grad {
+    X,
+    W,
+    B,
 }
 
-impl CustomOp3 for LinearGrad {
+impl CustomOp2 for Grad {
     fn name(&self) -> &'static str {
-        "fused-linear-grad"
+        match self {
+            Grad::X => "fused-linear-grad-x",
+            Grad::W => "fused-linear-grad-w",
+            Grad::B => "fused-linear-grad-b",
+        }
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (out, inp) = dims(l1, l2)?;
-        let x = f32s(s1, l1, self.name())?;
-        let w = f32s(s2, l2, self.name())?;
-        let g = f32s(s3, l3, self.name())?;
-        let rows = x.len() / inp;
-        if g.len() != rows * out {
-            bail!("{}: {} gradients for {rows} rows of {out}", self.name(), g.len());
-        }
-        let total = rows * inp + out * inp + if self.bias { out } else { 0 };
-        let mut buf = vec![0f32; total];
-        let (dx, rest) = buf.split_at_mut(rows * inp);
-        let (dw, db) = rest.split_at_mut(out * inp);
-        // dx (rows × in) = g (rows × out) · W (out × in)
-        gemm_into(dx, rows, inp, out, Mat { data: g, rs: out, cs: 1 }, Mat { data: w, rs: inp, cs: 1 }, false, parallelism());
-        // dW (out × in) = gᵀ (out × rows) · x (rows × in)
-        gemm_into(dw, out, inp, rows, Mat { data: g, rs: 1, cs: out }, Mat { data: x, rs: inp, cs: 1 }, false, parallelism());
-        if self.bias {
-            let blocks = rows.div_ceil(BLOCK);
-            let mut partial = vec![0f32; blocks * out];
-            for_chunks(&mut partial, out, |blk, p| {
-                for r in g[blk * BLOCK * out..rows.min((blk + 1) * BLOCK) * out].chunks_exact(out) {
-                    for (p, &v) in p.iter_mut().zip(r) {
-                        *p += v;
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = f32s(s1, l1, self.name())?;
+        let other = f32s(s2, l2, self.name())?;
+        let out = *l1.shape().dims().last().expect("gradient has an axis");
+        let rows = if out == 0 { 0 } else { g.len() / out };
+        let gm = Mat { data: g, rs: out, cs: 1 };
+        let (values, shape) = match self {
+            Grad::X => {
+                // dx (rows × in) = g (rows × out) · W (out × in)
+                let (_, inp) = l2.shape().dims2()?;
+                let wm = Mat { data: other, rs: inp, cs: 1 };
+                let dx = fill(rows * inp, rows * inp, |_, o| gemm_uninit(o, rows, inp, out, gm, wm, parallelism()));
+                (dx, out_shape(l1, inp))
+            }
+            Grad::W => {
+                // dW (out × in) = gᵀ (out × rows) · x (rows × in)
+                let inp = *l2.shape().dims().last().expect("input has an axis");
+                let gt = Mat { data: g, rs: 1, cs: out };
+                let xm = Mat { data: other, rs: inp, cs: 1 };
+                let dw = fill(out * inp, out * inp, |_, o| gemm_uninit(o, out, inp, rows, gt, xm, parallelism()));
+                (dw, Shape::from((out, inp)))
+            }
+            Grad::B => {
+                // Partial sums per fixed block of rows, added in order.
+                let blocks = rows.div_ceil(BLOCK);
+                let mut partial = vec![0f32; blocks * out];
+                for_chunks(&mut partial, out.max(1), |blk, p| {
+                    for r in g[blk * BLOCK * out..rows.min((blk + 1) * BLOCK) * out].chunks_exact(out) {
+                        for (p, &v) in p.iter_mut().zip(r) {
+                            *p += v;
+                        }
+                    }
+                });
+                let mut db = vec![0f32; out];
+                for p in partial.chunks_exact(out.max(1)) {
+                    for (d, &v) in db.iter_mut().zip(p) {
+                        *d += v;
                     }
                 }
-            });
-            for p in partial.chunks_exact(out) {
-                for (d, &v) in db.iter_mut().zip(p) {
-                    *d += v;
-                }
+                (db, Shape::from(out))
             }
-        }
-        Ok((CpuStorage::F32(buf), Shape::from(total)))
+        };
+        Ok((CpuStorage::F32(values), shape))
     }
 }
 

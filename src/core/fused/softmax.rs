@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
 
-use super::kernel::{dot, f32s, for_chunks, max, sum};
+use super::kernel::{dot, f32s, fill, max, sum, write_from};
 use super::math::exp_nonpos;
 
 /// softmax(x) over the last axis with a fused backward pass; the same values as
@@ -38,12 +38,9 @@ impl CustomOp1 for Softmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32s(s, l, self.name())?;
         let n = l.shape().dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, n, |i, y| {
+        let out = fill(x.len(), n, |i, y| {
             let row = &x[i * n..(i + 1) * n];
-            for (y, &v) in y.iter_mut().zip(row) {
-                *y = v * self.scale;
-            }
+            let y = write_from(y, row.iter().map(|&v| v * self.scale));
             let m = max(y);
             for y in y.iter_mut() {
                 *y = exp_nonpos(*y - m);
@@ -52,6 +49,7 @@ impl CustomOp1 for Softmax {
             for y in y.iter_mut() {
                 *y /= total;
             }
+            y
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -85,13 +83,10 @@ impl CustomOp2 for SoftmaxGrad {
             candle_core::bail!("{}: {} outputs but {} gradients", self.name(), y.len(), g.len());
         }
         let n = l1.shape().dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; y.len()];
-        for_chunks(&mut out, n, |i, o| {
+        let out = fill(y.len(), n, |i, o| {
             let (yr, gr) = (&y[i * n..(i + 1) * n], &g[i * n..(i + 1) * n]);
             let s = dot(yr, gr);
-            for ((o, &y), &g) in o.iter_mut().zip(yr).zip(gr) {
-                *o = self.scale * (y * (g - s));
-            }
+            write_from(o, yr.iter().zip(gr).map(|(&y, &g)| self.scale * (y * (g - s))))
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
