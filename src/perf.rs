@@ -3,7 +3,7 @@
 //! matmul throughput. Times are medians over repeated runs after a warm-up; results go
 //! to `results/perf/` as `timing_*.csv` with charts drawn from them.
 //!
-//! The reference step (also implemented in JAX under `bench/`, for a side-by-side
+//! The reference step (also implemented in JAX and PyTorch under `bench/`, for a side-by-side
 //! ratio): token batch 32 × 64, d_model 128, 4 heads, 2 Post-LN encoder layers,
 //! d_ff 512 with GELU, vocabulary 64, f32, cross-entropy on every position, AdamW.
 
