@@ -30,6 +30,16 @@ pub fn run(name: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
 }
 
+/// `run` with candle (and gemm) on `threads` threads.
+pub fn run_threads(name: &str, args: &[&str], threads: usize) -> Output {
+    Command::new(bin(name))
+        .args(args)
+        .env("HARNESS_NO_BUILD", "1")
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
