@@ -322,16 +322,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         for placement in [Placement::PostLn, Placement::PreLn] {
             for warm in [false, true] {
                 for &s in &seeds {
-                    let r = train_one(
-                        &cfg,
-                        &task,
-                        placement,
-                        lr,
-                        warm,
-                        s,
-                        &mut curves,
-                        |_| pb.inc(1),
-                    )?;
+                    let r = train_one(&cfg, &task, placement, lr, warm, s, &mut curves, |_| {
+                        pb.inc(1)
+                    })?;
                     finals.push(row![
                         pname(placement),
                         if warm { "warmup" } else { "no warmup" },
@@ -418,7 +411,10 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         )
         .interval("mean_final_loss", "lo", "hi")
         .series("schedule")
-        .labels("placement, peak learning rate", "held-out loss (95% CI over seeds)"),
+        .labels(
+            "placement, peak learning rate",
+            "held-out loss (95% CI over seeds)",
+        ),
     )?;
     let mut sweep_t = Table::new(&["peak_lr", "failure_rate"]);
     let mut sr = sweep_rate.clone();
@@ -477,7 +473,10 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .find(|(_, f)| *f >= 0.5)
         .map(|(lr, _)| format!("{lr}"))
         .unwrap_or_else(|| "not within the sweep".into());
-    let v_l1 = all_of(&[Verdict::from_bool(peak_ok), Verdict::from_bool(rescued(best))]);
+    let v_l1 = all_of(&[
+        Verdict::from_bool(peak_ok),
+        Verdict::from_bool(rescued(best)),
+    ]);
     ctx.claim(
         Claim::with_verdict(
             "Q20.L1",

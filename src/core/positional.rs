@@ -93,7 +93,9 @@ impl PosAttention {
     pub fn forward(&self, x: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
         let w = attention_weights(&self.scores(x)?, mask)?;
         let v = self.split(&self.mha.wv.forward(x)?, self.mha.cfg.d_v)?;
-        self.mha.wo.forward(&super::fused::merge_heads(&super::fused::bmm(&w, &v)?)?)
+        self.mha
+            .wo
+            .forward(&super::fused::merge_heads(&super::fused::bmm(&w, &v)?)?)
     }
 }
 

@@ -55,15 +55,29 @@ impl CustomOp2 for Bmm {
         "fused-bmm"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (a, b) = (f32s(s1, l1, self.name())?, f32s(s2, l2, self.name())?);
         let (batch, m, k, n) = sizes(l1, l2, self.ta, self.tb)?;
         // Strides of op(a) (m × k) and op(b) (k × n) inside one batch entry.
         let sa = if self.ta { (1, m) } else { (k, 1) };
         let sb = if self.tb { (1, k) } else { (n, 1) };
         let out = fill(batch * m * n, m * n, |i, o| {
-            let lhs = Mat { data: &a[i * m * k..(i + 1) * m * k], rs: sa.0, cs: sa.1 };
-            let rhs = Mat { data: &b[i * k * n..(i + 1) * k * n], rs: sb.0, cs: sb.1 };
+            let lhs = Mat {
+                data: &a[i * m * k..(i + 1) * m * k],
+                rs: sa.0,
+                cs: sa.1,
+            };
+            let rhs = Mat {
+                data: &b[i * k * n..(i + 1) * k * n],
+                rs: sb.0,
+                cs: sb.1,
+            };
             gemm_uninit(o, m, n, k, lhs, rhs, gemm::Parallelism::None)
         });
         let mut dims = l1.shape().dims().to_vec();
@@ -73,7 +87,13 @@ impl CustomOp2 for Bmm {
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 
-    fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = g.contiguous()?;
         let (ta, tb) = (self.ta, self.tb);
         // d op(a) = g · op(b)ᵀ and d op(b) = op(a)ᵀ · g, transposed back where needed.
@@ -108,7 +128,11 @@ mod tests {
         .unwrap();
         let w = rand_tensor(y.dims(), 1.0, 66);
         let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        vec![y, g.get(av.as_tensor()).unwrap().clone(), g.get(bv.as_tensor()).unwrap().clone()]
+        vec![
+            y,
+            g.get(av.as_tensor()).unwrap().clone(),
+            g.get(bv.as_tensor()).unwrap().clone(),
+        ]
     }
 
     #[test]

@@ -33,7 +33,10 @@ pub(crate) fn assert_close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
         .zip(&b)
         .map(|(x, y)| (*x as f64 - *y as f64).abs() / (1.0 + (*y as f64).abs()))
         .fold(0f64, f64::max);
-    assert!(worst < tol, "{what}: worst scaled difference {worst:e} ≥ {tol:e}");
+    assert!(
+        worst < tol,
+        "{what}: worst scaled difference {worst:e} ≥ {tol:e}"
+    );
 }
 
 /// The analytic gradient of Σ(w·f(x)) agrees with central differences (step 1e-2,
@@ -42,7 +45,14 @@ pub(crate) fn fd_check(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) {
     let (y, g) = grads_of(x, &f);
     let w = weights_for(&y);
     let loss = |t: &Tensor| -> f64 {
-        (f(t).unwrap() * &w).unwrap().sum_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_scalar::<f64>().unwrap()
+        (f(t).unwrap() * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_dtype(candle_core::DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
     };
     let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let gs = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -57,6 +67,10 @@ pub(crate) fn fd_check(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) {
         };
         let fd = (loss(&at(h)) - loss(&at(-h))) / (2.0 * h as f64);
         let err = (fd - gs[i] as f64).abs();
-        assert!(err < 0.02 * scale, "element {i}: finite difference {fd} vs gradient {}", gs[i]);
+        assert!(
+            err < 0.02 * scale,
+            "element {i}: finite difference {fd} vs gradient {}",
+            gs[i]
+        );
     }
 }

@@ -13,13 +13,18 @@ const ROWS: usize = 256;
 pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let (n, _) = logits.dims2()?;
     if targets.dims() != [n] {
-        bail!("cross_entropy_rows: targets {:?} for {n} rows", targets.dims());
+        bail!(
+            "cross_entropy_rows: targets {:?} for {n} rows",
+            targets.dims()
+        );
     }
     if !super::fusable(logits) || targets.dtype() != candle_core::DType::U32 {
         let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
         return lp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?.neg();
     }
-    logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy)
+    logits
+        .contiguous()?
+        .apply_op2(&targets.contiguous()?, CrossEntropy)
 }
 
 /// log Σ exp over one row, shifted by its maximum.
@@ -112,7 +117,12 @@ impl CustomOp3 for CrossEntropyGrad {
         let g = f32s(s3, l3, self.name())?;
         let (n, v) = l1.shape().dims2()?;
         if y.len() != n || g.len() != n {
-            bail!("{}: {n} rows but {} targets, {} gradients", self.name(), y.len(), g.len());
+            bail!(
+                "{}: {n} rows but {} targets, {} gradients",
+                self.name(),
+                y.len(),
+                g.len()
+            );
         }
         let out = fill(x.len(), v, |i, o| {
             let row = &x[i * v..(i + 1) * v];
@@ -135,8 +145,12 @@ mod tests {
     use candle_core::Device;
 
     fn targets(n: usize, v: usize) -> Tensor {
-        Tensor::from_vec((0..n as u32).map(|i| (i * 7 + 3) % v as u32).collect(), n, &Device::Cpu)
-            .unwrap()
+        Tensor::from_vec(
+            (0..n as u32).map(|i| (i * 7 + 3) % v as u32).collect(),
+            n,
+            &Device::Cpu,
+        )
+        .unwrap()
     }
 
     fn composed(x: &Tensor, y: &Tensor) -> Result<Tensor> {
@@ -159,7 +173,9 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let y = targets(4, 5);
-        fd_check(&rand_tensor(&[4, 5], 2.0, 12), |x| cross_entropy_rows(x, &y));
+        fd_check(&rand_tensor(&[4, 5], 2.0, 12), |x| {
+            cross_entropy_rows(x, &y)
+        });
     }
 
     #[test]

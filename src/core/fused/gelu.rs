@@ -55,11 +55,19 @@ impl CustomOp2 for GeluGrad {
         let x = f32s(s1, l1, self.name())?;
         let g = f32s(s2, l2, self.name())?;
         if x.len() != g.len() {
-            candle_core::bail!("{}: {} inputs but {} gradients", self.name(), x.len(), g.len());
+            candle_core::bail!(
+                "{}: {} inputs but {} gradients",
+                self.name(),
+                x.len(),
+                g.len()
+            );
         }
         let out = fill(x.len(), CHUNK, |i, o| {
             let r = i * CHUNK..i * CHUNK + o.len();
-            let vals = x[r.clone()].iter().zip(&g[r]).map(|(&v, &g)| g * math::gelu_grad(v));
+            let vals = x[r.clone()]
+                .iter()
+                .zip(&g[r])
+                .map(|(&v, &g)| g * math::gelu_grad(v));
             write_from(o, vals)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))

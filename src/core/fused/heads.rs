@@ -13,7 +13,10 @@ pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
         bail!("split_heads: width {d} is not a multiple of {heads} heads");
     }
     if !super::fusable(x) {
-        return x.reshape((b, t, heads, d / heads))?.transpose(1, 2)?.contiguous();
+        return x
+            .reshape((b, t, heads, d / heads))?
+            .transpose(1, 2)?
+            .contiguous();
     }
     x.contiguous()?.apply_op1(Heads { split: true, heads })
 }
@@ -24,7 +27,10 @@ pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
     if !super::fusable(x) {
         return x.transpose(1, 2)?.reshape((b, t, h * w));
     }
-    x.contiguous()?.apply_op1(Heads { split: false, heads: h })
+    x.contiguous()?.apply_op1(Heads {
+        split: false,
+        heads: h,
+    })
 }
 
 /// The permutation (B, T, h, w) ↔ (B, h, T, w); `split` picks the direction.
@@ -86,7 +92,9 @@ mod tests {
     fn split_and_merge_match_reshape_transpose_and_invert_each_other() {
         let x = rand_tensor(&[3, 5, 12], 1.0, 15);
         let (ys, gs) = grads_of(&x, |x| split_heads(x, 4));
-        let (yc, gc) = grads_of(&x, |x| x.reshape((3, 5, 4, 3))?.transpose(1, 2)?.contiguous());
+        let (yc, gc) = grads_of(&x, |x| {
+            x.reshape((3, 5, 4, 3))?.transpose(1, 2)?.contiguous()
+        });
         assert_close(&ys, &yc, f64::MIN_POSITIVE, "split values");
         assert_close(&gs, &gc, f64::MIN_POSITIVE, "split gradients");
         let (ym, gm) = grads_of(&ys, merge_heads);

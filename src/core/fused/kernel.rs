@@ -84,13 +84,21 @@ where
 
 /// Writes `vals` into `out`, which they must fill exactly, and returns it initialized.
 #[inline]
-pub(super) fn write_from(out: &mut [MaybeUninit<f32>], vals: impl Iterator<Item = f32>) -> &mut [f32] {
+pub(super) fn write_from(
+    out: &mut [MaybeUninit<f32>],
+    vals: impl Iterator<Item = f32>,
+) -> &mut [f32] {
     let mut k = 0;
     for (o, v) in out.iter_mut().zip(vals) {
         o.write(v);
         k += 1;
     }
-    assert_eq!(k, out.len(), "a fused kernel wrote {k} of {} values", out.len());
+    assert_eq!(
+        k,
+        out.len(),
+        "a fused kernel wrote {k} of {} values",
+        out.len()
+    );
     // SAFETY: all `out.len()` elements were written just above.
     unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
@@ -193,7 +201,15 @@ fn check_operands(m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat) {
 }
 
 /// dst (m × n, row-major) += lhs (m × k) · rhs (k × n).
-pub(super) fn gemm_acc(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat, par: gemm::Parallelism) {
+pub(super) fn gemm_acc(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+    par: gemm::Parallelism,
+) {
     assert_eq!(dst.len(), m * n, "gemm: destination size");
     if m == 0 || n == 0 || k == 0 {
         return;
@@ -234,7 +250,16 @@ pub(super) fn gemm_uninit<'a>(
 /// `dst` must be valid for m × n writes (and reads when `accumulate`), and the operands'
 /// strides must stay inside their slices.
 #[allow(clippy::too_many_arguments)]
-unsafe fn raw_gemm(dst: *mut f32, m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat, accumulate: bool, par: gemm::Parallelism) {
+unsafe fn raw_gemm(
+    dst: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
     gemm::gemm(
         m,
         n,

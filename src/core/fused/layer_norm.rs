@@ -24,7 +24,8 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
             .broadcast_mul(gamma)?
             .broadcast_add(beta);
     }
-    x.contiguous()?.apply_op3(gamma, beta, LayerNormOp { eps: eps as f32 })
+    x.contiguous()?
+        .apply_op3(gamma, beta, LayerNormOp { eps: eps as f32 })
 }
 
 /// Mean and 1/√(var + ε) of one row.
@@ -61,7 +62,11 @@ impl CustomOp3 for LayerNormOp {
         let out = fill(x.len(), d, |i, y| {
             let row = &x[i * d..(i + 1) * d];
             let (mean, rstd) = row_stats(row, self.eps);
-            let vals = row.iter().zip(gamma).zip(beta).map(|((&v, &g), &b)| (v - mean) * rstd * g + b);
+            let vals = row
+                .iter()
+                .zip(gamma)
+                .zip(beta)
+                .map(|((&v, &g), &b)| (v - mean) * rstd * g + b);
             write_from(y, vals)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -77,7 +82,8 @@ impl CustomOp3 for LayerNormOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = gamma.dim(0)?;
         let rows = x.elem_count() / d;
-        let packed = x.apply_op3_no_bwd(gamma, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
+        let packed =
+            x.apply_op3_no_bwd(gamma, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
         let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
         let dgamma = packed.narrow(0, rows, 1)?.reshape(d)?;
         let dbeta = packed.narrow(0, rows + 1, 1)?.reshape(d)?;
@@ -111,7 +117,12 @@ impl CustomOp3 for LayerNormGrad {
         let g = f32s(s3, l3, self.name())?;
         let d = gamma.len();
         if x.len() != g.len() || x.len() % d != 0 {
-            bail!("{}: {} inputs, {} gradients, width {d}", self.name(), x.len(), g.len());
+            bail!(
+                "{}: {} inputs, {} gradients, width {d}",
+                self.name(),
+                x.len(),
+                g.len()
+            );
         }
         let rows = x.len() / d;
         // γ and β gradients first: partial sums per fixed block of rows, added in order.
@@ -213,7 +224,9 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let gamma = (rand_tensor(&[6], 0.3, 8) + 1.0).unwrap();
         let beta = rand_tensor(&[6], 0.3, 9);
-        fd_check(&rand_tensor(&[3, 6], 2.0, 10), |x| layer_norm(x, &gamma, &beta, 1e-5));
+        fd_check(&rand_tensor(&[3, 6], 2.0, 10), |x| {
+            layer_norm(x, &gamma, &beta, 1e-5)
+        });
         let x = rand_tensor(&[3, 6], 2.0, 10);
         fd_check(&gamma, |g| layer_norm(&x, g, &beta, 1e-5));
         fd_check(&beta, |b| layer_norm(&x, &gamma, b, 1e-5));
@@ -222,7 +235,12 @@ mod tests {
     #[test]
     fn rejects_mismatched_parameters() {
         let x = rand_tensor(&[2, 4], 1.0, 1);
-        let e = layer_norm(&x, &rand_tensor(&[3], 1.0, 2), &rand_tensor(&[4], 1.0, 3), 1e-5);
+        let e = layer_norm(
+            &x,
+            &rand_tensor(&[3], 1.0, 2),
+            &rand_tensor(&[4], 1.0, 3),
+            1e-5,
+        );
         assert!(e.unwrap_err().to_string().contains("must both be (4)"));
     }
 }

@@ -44,8 +44,16 @@ fn out_shape(l: &Layout, out: usize) -> Shape {
 
 fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, out: usize, inp: usize) -> Vec<f32> {
     let rows = x.len() / inp;
-    let lhs = Mat { data: x, rs: inp, cs: 1 };
-    let rhs = Mat { data: w, rs: 1, cs: inp }; // Wᵀ: (in × out)
+    let lhs = Mat {
+        data: x,
+        rs: inp,
+        cs: 1,
+    };
+    let rhs = Mat {
+        data: w,
+        rs: 1,
+        cs: inp,
+    }; // Wᵀ: (in × out)
     match b {
         Some(b) => {
             let mut y = fill(rows * out, out, |_, r| write_from(r, b.iter().copied()));
@@ -66,7 +74,10 @@ const NAME: &str = "fused-linear";
 fn dims(l_x: &Layout, l_w: &Layout) -> Result<(usize, usize)> {
     let (out, inp) = l_w.shape().dims2()?;
     if l_x.shape().dims().last() != Some(&inp) {
-        bail!("fused-linear: input {:?} for weight ({out}, {inp})", l_x.shape().dims());
+        bail!(
+            "fused-linear: input {:?} for weight ({out}, {inp})",
+            l_x.shape().dims()
+        );
     }
     Ok((out, inp))
 }
@@ -76,13 +87,25 @@ impl CustomOp2 for Linear {
         NAME
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (out, inp) = dims(l1, l2)?;
         let y = forward(f32s(s1, l1, NAME)?, f32s(s2, l2, NAME)?, None, out, inp);
         Ok((CpuStorage::F32(y), out_shape(l1, out)))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, _) = backward(x, w, g, false)?;
         Ok((Some(dx), Some(dw)))
     }
@@ -122,7 +145,12 @@ impl CustomOp3 for Linear {
 }
 
 /// dL/dx, dL/dW and (optionally) dL/db, one kernel each.
-fn backward(x: &Tensor, w: &Tensor, g: &Tensor, bias: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+fn backward(
+    x: &Tensor,
+    w: &Tensor,
+    g: &Tensor,
+    bias: bool,
+) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     let g = g.contiguous()?;
     let dx = g.apply_op2_no_bwd(w, &Grad::X)?;
     let dw = g.apply_op2_no_bwd(x, &Grad::W)?;
@@ -151,26 +179,52 @@ impl CustomOp2 for Grad {
         }
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = f32s(s1, l1, self.name())?;
         let other = f32s(s2, l2, self.name())?;
         let out = *l1.shape().dims().last().expect("gradient has an axis");
-        let rows = if out == 0 { 0 } else { g.len() / out };
-        let gm = Mat { data: g, rs: out, cs: 1 };
+        let rows = g.len().checked_div(out).unwrap_or(0);
+        let gm = Mat {
+            data: g,
+            rs: out,
+            cs: 1,
+        };
         let (values, shape) = match self {
             Grad::X => {
                 // dx (rows × in) = g (rows × out) · W (out × in)
                 let (_, inp) = l2.shape().dims2()?;
-                let wm = Mat { data: other, rs: inp, cs: 1 };
-                let dx = fill(rows * inp, rows * inp, |_, o| gemm_uninit(o, rows, inp, out, gm, wm, parallelism()));
+                let wm = Mat {
+                    data: other,
+                    rs: inp,
+                    cs: 1,
+                };
+                let dx = fill(rows * inp, rows * inp, |_, o| {
+                    gemm_uninit(o, rows, inp, out, gm, wm, parallelism())
+                });
                 (dx, out_shape(l1, inp))
             }
             Grad::W => {
                 // dW (out × in) = gᵀ (out × rows) · x (rows × in)
                 let inp = *l2.shape().dims().last().expect("input has an axis");
-                let gt = Mat { data: g, rs: 1, cs: out };
-                let xm = Mat { data: other, rs: inp, cs: 1 };
-                let dw = fill(out * inp, out * inp, |_, o| gemm_uninit(o, out, inp, rows, gt, xm, parallelism()));
+                let gt = Mat {
+                    data: g,
+                    rs: 1,
+                    cs: out,
+                };
+                let xm = Mat {
+                    data: other,
+                    rs: inp,
+                    cs: 1,
+                };
+                let dw = fill(out * inp, out * inp, |_, o| {
+                    gemm_uninit(o, out, inp, rows, gt, xm, parallelism())
+                });
                 (dw, Shape::from((out, inp)))
             }
             Grad::B => {
@@ -178,7 +232,9 @@ impl CustomOp2 for Grad {
                 let blocks = rows.div_ceil(BLOCK);
                 let mut partial = vec![0f32; blocks * out];
                 for_chunks(&mut partial, out.max(1), |blk, p| {
-                    for r in g[blk * BLOCK * out..rows.min((blk + 1) * BLOCK) * out].chunks_exact(out) {
+                    for r in
+                        g[blk * BLOCK * out..rows.min((blk + 1) * BLOCK) * out].chunks_exact(out)
+                    {
                         for (p, &v) in p.iter_mut().zip(r) {
                             *p += v;
                         }
@@ -215,8 +271,17 @@ mod tests {
             candle_core::Module::forward(&l, xv.as_tensor()).unwrap()
         };
         let weights = rand_tensor(y.dims(), 1.0, 55);
-        let grads = (&y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
-        let mut out = vec![y, grads.get(xv.as_tensor()).unwrap().clone(), grads.get(wv.as_tensor()).unwrap().clone()];
+        let grads = (&y * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let mut out = vec![
+            y,
+            grads.get(xv.as_tensor()).unwrap().clone(),
+            grads.get(wv.as_tensor()).unwrap().clone(),
+        ];
         if let Some(bv) = bv {
             out.push(grads.get(bv.as_tensor()).unwrap().clone());
         }
@@ -225,7 +290,11 @@ mod tests {
 
     #[test]
     fn matches_candle_nn_linear_values_and_gradients() {
-        for (shape, out) in [(&[4usize, 33, 20][..], 7usize), (&[300, 64][..], 129), (&[2, 3, 5, 8][..], 4)] {
+        for (shape, out) in [
+            (&[4usize, 33, 20][..], 7usize),
+            (&[300, 64][..], 129),
+            (&[2, 3, 5, 8][..], 4),
+        ] {
             let inp = *shape.last().unwrap();
             let x = rand_tensor(shape, 1.0, 21);
             let w = rand_tensor(&[out, inp], 0.3, 22);
@@ -255,7 +324,9 @@ mod tests {
     #[test]
     fn rejects_mismatched_shapes() {
         let x = rand_tensor(&[2, 5], 1.0, 1);
-        let e = linear(&x, &rand_tensor(&[3, 4], 1.0, 2), None).unwrap_err().to_string();
+        let e = linear(&x, &rand_tensor(&[3, 4], 1.0, 2), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not end in 4"), "{e}");
     }
 }

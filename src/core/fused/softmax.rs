@@ -56,7 +56,10 @@ impl CustomOp1 for Softmax {
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
-        Ok(Some(y.apply_op2_no_bwd(&grad, &SoftmaxGrad { scale: self.scale })?))
+        Ok(Some(y.apply_op2_no_bwd(
+            &grad,
+            &SoftmaxGrad { scale: self.scale },
+        )?))
     }
 }
 
@@ -80,13 +83,21 @@ impl CustomOp2 for SoftmaxGrad {
         let y = f32s(s1, l1, self.name())?;
         let g = f32s(s2, l2, self.name())?;
         if y.len() != g.len() {
-            candle_core::bail!("{}: {} outputs but {} gradients", self.name(), y.len(), g.len());
+            candle_core::bail!(
+                "{}: {} outputs but {} gradients",
+                self.name(),
+                y.len(),
+                g.len()
+            );
         }
         let n = l1.shape().dims().last().copied().unwrap_or(1).max(1);
         let out = fill(y.len(), n, |i, o| {
             let (yr, gr) = (&y[i * n..(i + 1) * n], &g[i * n..(i + 1) * n]);
             let s = dot(yr, gr);
-            write_from(o, yr.iter().zip(gr).map(|(&y, &g)| self.scale * (y * (g - s))))
+            write_from(
+                o,
+                yr.iter().zip(gr).map(|(&y, &g)| self.scale * (y * (g - s))),
+            )
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -122,7 +133,11 @@ mod tests {
 
     #[test]
     fn masked_entries_get_exactly_zero_and_empty_rows_stay_nan() {
-        let x = Tensor::new(&[[0f32, -1e9, 1.0], [f32::NEG_INFINITY; 3]], &candle_core::Device::Cpu).unwrap();
+        let x = Tensor::new(
+            &[[0f32, -1e9, 1.0], [f32::NEG_INFINITY; 3]],
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
         let y = softmax_last(&x).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(y[0][1], 0.0);
         assert!((y[0][0] + y[0][2] - 1.0).abs() < 1e-6);
