@@ -1,7 +1,8 @@
 //! Attention: scaled dot-product, additive (Bahdanau), and multi-head.
 //!
-//! Built from matmuls and the fused softmax (`fused::softmax_last`), which has its own
-//! backward pass; candle-nn's `softmax_last_dim` and `sdpa` have none.
+//! Built from the fused kernels (`fused::`: batched products, softmax, head split and
+//! merge), which have their own backward passes; candle-nn's `softmax_last_dim` and
+//! `sdpa` have none.
 
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
@@ -128,19 +129,18 @@ pub fn multi_head_attention(cfg: MhaConfig, vb: VarBuilder) -> Result<MultiHeadA
 
 impl MultiHeadAttention {
     /// (B, T, h·w) → (B, h, T, w)
-    fn split(&self, x: &Tensor, w: usize) -> Result<Tensor> {
-        debug_assert_eq!(x.dim(2).ok(), Some(self.cfg.heads * w));
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
         super::fused::split_heads(x, self.cfg.heads)
     }
 
     /// Per-head queries and keys, (B, h, T, d_k) each.
     pub fn qk(&self, xq: &Tensor, xkv: &Tensor) -> Result<(Tensor, Tensor)> {
-        let q = self.split(&self.wq.forward(xq)?, self.cfg.d_k)?;
+        let q = self.split(&self.wq.forward(xq)?)?;
         let k = match &self.wk {
             Some(wk) => wk.forward(xkv)?,
             None => self.wq.forward(xkv)?,
         };
-        Ok((q, self.split(&k, self.cfg.d_k)?))
+        Ok((q, self.split(&k)?))
     }
 
     /// Pre-softmax scores (B, h, Tq, Tk), scaled.
@@ -158,7 +158,7 @@ impl MultiHeadAttention {
         mask: Option<&AttnMask>,
     ) -> Result<(Tensor, Tensor)> {
         let (q, k) = self.qk(xq, xkv)?;
-        let v = self.split(&self.wv.forward(xkv)?, self.cfg.d_v)?;
+        let v = self.split(&self.wv.forward(xkv)?)?;
         let (o, w) = scaled_dot_product(&q, &k, &v, mask, self.cfg.scale.factor(self.cfg.d_k))?;
         Ok((self.wo.forward(&super::fused::merge_heads(&o)?)?, w))
     }

@@ -17,6 +17,7 @@ use candle_nn::{Embedding, VarBuilder};
 
 use super::attention::{multi_head_attention, scaled_dot_product, MultiHeadAttention};
 use super::ffn::{ffn, Ffn};
+use super::fused::split_heads;
 use super::layers::{LayerConfig, LayerCtx, Placement};
 use super::linear::{linear, Linear};
 use super::mask::{AttnMask, Mask};
@@ -80,12 +81,6 @@ fn sublayer(
     }
 }
 
-/// (B, T, h·w) → (B, h, T, w)
-fn split_heads(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
-    debug_assert_eq!(x.dim(2).ok(), Some(h * w));
-    super::fused::split_heads(x, h)
-}
-
 /// Per-head keys and values of `xkv` (B, T, D) under `mha`'s projections.
 pub fn project_kv(mha: &MultiHeadAttention, xkv: &Tensor) -> Result<(Tensor, Tensor)> {
     let c = mha.cfg;
@@ -94,10 +89,7 @@ pub fn project_kv(mha: &MultiHeadAttention, xkv: &Tensor) -> Result<(Tensor, Ten
         None => mha.wq.forward(xkv)?,
     };
     let v = mha.wv.forward(xkv)?;
-    Ok((
-        split_heads(&k, c.heads, c.d_k)?,
-        split_heads(&v, c.heads, c.d_v)?,
-    ))
+    Ok((split_heads(&k, c.heads)?, split_heads(&v, c.heads)?))
 }
 
 /// Attention of the queries from `xq` (B, Tq, D) over already projected per-head keys
@@ -110,7 +102,7 @@ pub fn attend_projected(
     mask: Option<&AttnMask>,
 ) -> Result<Tensor> {
     let c = mha.cfg;
-    let q = split_heads(&mha.wq.forward(xq)?, c.heads, c.d_k)?;
+    let q = split_heads(&mha.wq.forward(xq)?, c.heads)?;
     let (o, _) = scaled_dot_product(&q, k, v, mask, c.scale.factor(c.d_k))?;
     mha.wo.forward(&super::fused::merge_heads(&o)?)
 }

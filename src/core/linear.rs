@@ -3,7 +3,7 @@
 //! unit-variance outputs, so q·k has variance d_k, as Q4 assumes.
 //!
 //! The forward pass is the fused kernel `fused::linear` (one graph node, one gemm; its
-//! backward is one kernel). It makes its input contiguous first: candle-nn's `Linear`
+//! backward is three kernels). It makes its input contiguous first: candle-nn's `Linear`
 //! falls back to a broadcast matmul on strided input (a narrowed or transposed tensor),
 //! whose backward pass reduces a (batch, in, out) gradient and was measured 10–30×
 //! slower.

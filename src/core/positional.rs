@@ -70,11 +70,6 @@ pub struct PosAttention {
 }
 
 impl PosAttention {
-    fn split(&self, x: &Tensor, w: usize) -> Result<Tensor> {
-        debug_assert_eq!(x.dim(2).ok(), Some(self.mha.cfg.heads * w));
-        super::fused::split_heads(x, self.mha.cfg.heads)
-    }
-
     /// Pre-softmax scores (B, h, T, T), scaled, with the rotation / bias applied.
     pub fn scores(&self, x: &Tensor) -> Result<Tensor> {
         let t = x.dim(1)?;
@@ -92,7 +87,7 @@ impl PosAttention {
 
     pub fn forward(&self, x: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
         let w = attention_weights(&self.scores(x)?, mask)?;
-        let v = self.split(&self.mha.wv.forward(x)?, self.mha.cfg.d_v)?;
+        let v = super::fused::split_heads(&self.mha.wv.forward(x)?, self.mha.cfg.heads)?;
         self.mha
             .wo
             .forward(&super::fused::merge_heads(&super::fused::bmm(&w, &v)?)?)

@@ -22,22 +22,26 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-pub fn run(name: &str, args: &[&str]) -> Output {
-    Command::new(bin(name))
-        .args(args)
-        .env("HARNESS_NO_BUILD", "1")
-        .output()
+fn command(name: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(bin(name));
+    c.args(args).env("HARNESS_NO_BUILD", "1");
+    c
+}
+
+fn output(mut c: Command, name: &str) -> Output {
+    c.output()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+}
+
+pub fn run(name: &str, args: &[&str]) -> Output {
+    output(command(name, args), name)
 }
 
 /// `run` with candle (and gemm) on `threads` threads.
 pub fn run_threads(name: &str, args: &[&str], threads: usize) -> Output {
-    Command::new(bin(name))
-        .args(args)
-        .env("HARNESS_NO_BUILD", "1")
-        .env("RAYON_NUM_THREADS", threads.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+    let mut c = command(name, args);
+    c.env("RAYON_NUM_THREADS", threads.to_string());
+    output(c, name)
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -1,5 +1,7 @@
 //! Per-row cross-entropy, −log softmax(x)[y], as one kernel forward and one backward.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 use super::kernel::{f32s, fill, max, sum, u32s, write_from};
@@ -27,21 +29,14 @@ pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         .apply_op2(&targets.contiguous()?, CrossEntropy)
 }
 
-/// log Σ exp over one row, shifted by its maximum.
+/// log Σ exp over one row, shifted by its maximum; `out` (the row's length) receives
+/// e^{x − max} and is returned initialized.
 #[inline]
-fn log_sum_exp(row: &[f32], scratch: &mut [f32]) -> f32 {
+fn log_sum_exp<'a>(row: &[f32], out: &'a mut [MaybeUninit<f32>]) -> (&'a mut [f32], f32) {
     let m = max(row);
-    for (s, &v) in scratch.iter_mut().zip(row) {
-        *s = exp_nonpos(v - m);
-    }
-    m + sum(&scratch[..row.len()]).ln()
-}
-
-/// e^{x − max} for one row, written into `out`; returns (initialized out, max).
-#[inline]
-fn shifted_exp<'a>(row: &[f32], out: &'a mut [std::mem::MaybeUninit<f32>]) -> (&'a mut [f32], f32) {
-    let m = max(row);
-    (write_from(out, row.iter().map(|&v| exp_nonpos(v - m))), m)
+    let e = write_from(out, row.iter().map(|&v| exp_nonpos(v - m)));
+    let lse = m + sum(e).ln();
+    (e, lse)
 }
 
 fn target(t: u32, v: usize, op: &str) -> Result<usize> {
@@ -73,10 +68,10 @@ impl CustomOp2 for CrossEntropy {
             target(t, v, self.name())?;
         }
         let out = fill(n, ROWS, |c, o| {
-            let mut scratch = vec![0f32; v];
+            let mut scratch = vec![MaybeUninit::uninit(); v];
             let vals = (c * ROWS..c * ROWS + o.len()).map(|i| {
                 let row = &x[i * v..(i + 1) * v];
-                log_sum_exp(row, &mut scratch) - row[y[i] as usize]
+                log_sum_exp(row, &mut scratch).1 - row[y[i] as usize]
             });
             write_from(o, vals)
         });
@@ -126,8 +121,7 @@ impl CustomOp3 for CrossEntropyGrad {
         }
         let out = fill(x.len(), v, |i, o| {
             let row = &x[i * v..(i + 1) * v];
-            let (o, m) = shifted_exp(row, o);
-            let lse = m + sum(o).ln();
+            let (o, lse) = log_sum_exp(row, o);
             for (o, &xv) in o.iter_mut().zip(row) {
                 *o = g[i] * exp_nonpos(xv - lse);
             }

@@ -12,7 +12,7 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     if !super::fusable(x) || x.rank() == 0 {
         return candle_nn::ops::softmax(x, D::Minus1);
     }
-    x.contiguous()?.apply_op1(Softmax { scale: 1.0 })
+    softmax_scaled(x, 1.0)
 }
 
 /// softmax(scale·x) over the last axis: attention's scaling folded into the kernel
