@@ -1,6 +1,6 @@
 //! Q4. Why scale q·k by 1/√d_k before the softmax?
 //!
-//! Claims (CLAIMS.md, Q4):
+//! Claims (declared in src/spec/q04.rs):
 //! - Q4.1 With q, k of independent N(0, 1) components, q·k has mean 0 and variance d_k.
 //! - Q4.2 Unscaled, large d_k saturates the softmax (largest weight → 1, entropy → 0,
 //!   Jacobian norm → 0); dividing by √d_k keeps all three flat in d_k.
@@ -10,10 +10,11 @@
 //! Jacobian J = diag(p) − ppᵀ has ‖J‖²_F = Σp² − 2Σp³ + (Σp²)² (checked against
 //! candle's autograd in the unit test below).
 
+use transformer_claims::fmt;
 use transformer_claims::prelude::*;
 use transformer_claims::rng::randn;
 use transformer_claims::row;
-use transformer_claims::verdict::all_of;
+use transformer_claims::spec::q04;
 
 #[derive(Serialize)]
 struct Config {
@@ -27,19 +28,8 @@ struct Config {
     rows: usize,
     /// Keys per query row.
     keys: usize,
-    /// Q4.1: band the log-log slope of Var(q·k) vs d_k must lie in.
-    slope_band: (f64, f64),
-    /// Q4.1: band for mean(q·k)/√d_k.
-    mean_band: (f64, f64),
-    /// Q4.2: a row counts as saturated when its largest weight exceeds this.
+    /// A row counts as saturated when its largest weight exceeds this.
     saturated_weight: f64,
-    /// Q4.2: unscaled, at the largest d_k at least this share of rows is saturated.
-    min_saturated_share: f64,
-    /// Q4.2: unscaled, the median Jacobian norm at the largest d_k is at most this
-    /// fraction of its peak over d_k.
-    max_jacobian_fall: f64,
-    /// Q4.2: scaled, the median Jacobian norm varies over d_k by at most this ratio.
-    max_scaled_spread: f64,
 }
 
 impl Config {
@@ -50,12 +40,7 @@ impl Config {
             groups: 20,
             rows: ctx.pick(200, 1_000),
             keys: 64,
-            slope_band: (0.95, 1.05),
-            mean_band: (-0.05, 0.05),
             saturated_weight: 0.99,
-            min_saturated_share: 0.5,
-            max_jacobian_fall: 0.1,
-            max_scaled_spread: 1.5,
         }
     }
 }
@@ -256,71 +241,40 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ctx.chart(spec)?;
     }
 
-    // Verdicts, by the rules declared in Config.
-    let slope_v = Rule::Within(cfg.slope_band.0, cfg.slope_band.1).decide(&fit.slope);
-    let worst_mean = std_means
-        .iter()
-        .map(|e| Rule::Within(cfg.mean_band.0, cfg.mean_band.1).decide(e))
-        .collect::<Vec<_>>();
-    let v41 = all_of(&[slope_v, all_of(&worst_mean)]);
-    ctx.claim(
-        Claim::with_verdict(
-            "Q4.1",
-            "With independent N(0,1) components, q·k has mean 0 and variance d_k.",
-            "log-log slope of Var(q·k) vs d_k",
-            fit.slope,
-            &format!(
-                "supported if the slope's 95% CI lies in [{}, {}] and every d_k's CI of mean/√d_k lies in [{}, {}]; refuted if either lies outside",
-                cfg.slope_band.0, cfg.slope_band.1, cfg.mean_band.0, cfg.mean_band.1
-            ),
-            v41,
-        )
-        .expect(Verdict::Supported)
-        .literature(Verdict::Supported),
-    );
+    // Verdicts, by the rules declared in src/spec/q04.rs.
+    ctx.decide(
+        &q04::Q4_1,
+        Evidence::new()
+            .with(q04::SLOPE, fit.slope)
+            .with_all(q04::MEAN, std_means),
+    )?;
 
     let peak = unscaled_jn.iter().map(|e| e.point).fold(0.0, f64::max);
     let last = *unscaled_jn.last().expect("d_ks not empty");
-    let fall = Estimate::with_interval(
-        last.point / peak,
-        last.lo / peak,
-        last.hi / peak,
-        0.95,
-        last.n,
-    );
+    let fall = last.scaled(1.0 / peak);
     let (smin, smax) = scaled_jn.iter().fold((f64::INFINITY, 0f64), |(a, b), e| {
         (a.min(e.point), b.max(e.point))
     });
-    let parts = [
-        Verdict::from_bool(last_unscaled_share >= cfg.min_saturated_share),
-        Rule::AtMost(cfg.max_jacobian_fall).decide(&fall),
-        Verdict::from_bool(smax / smin <= cfg.max_scaled_spread),
-        Verdict::from_bool(last_scaled_share < cfg.min_saturated_share),
-    ];
     let dk_max = *cfg.d_ks.last().expect("d_ks");
-    ctx.claim(
-        Claim::with_verdict(
-            "Q4.2",
-            "Unscaled, large d_k saturates the softmax and its gradient vanishes; scaling by 1/√d_k keeps it healthy.",
-            &format!("unscaled median ‖J‖ at d_k={dk_max} / its peak over d_k"),
-            fall,
-            &format!(
-                "supported if, unscaled at d_k={dk_max}, ≥{} of rows have largest weight > {} and the median ‖J‖ CI is ≤ {}× its peak, while scaled the median ‖J‖ varies ≤ {}× over d_k and < {} of rows saturate; refuted otherwise",
-                cfg.min_saturated_share, cfg.saturated_weight, cfg.max_jacobian_fall, cfg.max_scaled_spread, cfg.min_saturated_share
-            ),
-            all_of(&parts),
-        )
-        .expect(Verdict::Supported)
-        .literature(Verdict::Supported)
-        .note(format!(
-            "Unscaled: {:.0}% of rows saturated at d_k={dk_max}; the Jacobian norm is not monotone (it peaks at d_k={} and then collapses). Scaled: median ‖J‖ between {:.3} and {:.3} over all d_k; {:.1}% of rows saturated at d_k={dk_max}.",
-            100.0 * last_unscaled_share,
+    ctx.decide(
+        &q04::Q4_2,
+        Evidence::new()
+            .with(q04::FALL, fall)
+            .exact(q04::UNSCALED_SATURATED, last_unscaled_share)
+            .exact(q04::SCALED_SPREAD, smax / smin)
+            .exact(q04::SCALED_SATURATED, last_scaled_share),
+    )?;
+    ctx.note(
+        "Q4.2",
+        format!(
+            "Unscaled: {} of rows saturated at d_k = {dk_max}; the Jacobian norm is not monotone (it peaks at d_k = {} and then collapses). Scaled: median ‖J‖ between {} and {} over all d_k; {} of rows saturated at d_k = {dk_max}.",
+            fmt::percent(last_unscaled_share),
             cfg.d_ks[unscaled_jn.iter().position(|e| e.point == peak).unwrap_or(0)],
-            smin,
-            smax,
-            100.0 * last_scaled_share
-        )),
-    );
+            fmt::sig(smin, 3),
+            fmt::sig(smax, 3),
+            fmt::percent(last_scaled_share)
+        ),
+    )?;
     ctx.answer(Answer::Correct);
     ctx.literature("Vaswani et al. 2017, footnote 4: if q and k have independent components with mean 0 and variance 1, q·k has mean 0 and variance d_k.");
     ctx.corrected_answer(format!(

@@ -90,10 +90,10 @@ pub fn single_thread_by_default() {
     }
 }
 
-/// Print the claims as a short table.
-pub fn print_summary(v: &VerdictFile) {
+/// Print the claims as a short table: measured verdict beside the lock.
+pub fn print_summary(v: &VerdictFile, dir: &std::path::Path) {
     println!(
-        "{} (Q{}, {} mode, seed {}): answer {}",
+        "{} (Q{}, {} mode, seed {}): seed answer {}",
         v.experiment,
         v.question,
         v.mode.as_str(),
@@ -101,26 +101,30 @@ pub fn print_summary(v: &VerdictFile) {
         v.answer.as_str()
     );
     for c in &v.claims {
-        let flag = if c.verdict == c.expected {
-            ""
-        } else {
-            "  (expected: "
+        let lock = match c.locked {
+            None => "(not locked)".to_string(),
+            Some(l) if l == c.verdict => format!("locked {l}"),
+            Some(l) => format!("locked {l}  ⚠ differs"),
         };
-        let tail = if flag.is_empty() {
-            String::new()
-        } else {
-            format!("{flag}{})", c.expected)
+        let iv = match c.interval_kind {
+            crate::stats::IntervalKind::Exact => "exact".to_string(),
+            k => format!(
+                "{} {}",
+                crate::fmt::interval(c.interval[0], c.interval[1]),
+                k
+            ),
         };
         println!(
-            "  {:<7} {:<13} {:<40} = {:.4} [{:.4}, {:.4}]{tail}",
+            "  {:<7} {:<12} {:<13} {:<24} {:<40} = {} {iv}",
             c.id,
+            c.kind.as_str(),
             c.verdict.as_str(),
+            lock,
             truncate(&c.metric, 40),
-            c.estimate,
-            c.ci[0],
-            c.ci[1]
+            crate::fmt::num(c.estimate),
         );
     }
+    println!("results in {}", dir.display());
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -139,7 +143,7 @@ pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
     let args: ExpArgs = parse_or_exit(about);
     let code = match run_once(name, &args, run) {
         Ok(v) => {
-            print_summary(&v);
+            print_summary(&v, &args.out.join(name));
             0
         }
         Err(e) => {

@@ -11,11 +11,13 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::claim::{self, ClaimResult, ClaimSpec, Evidence, Kind};
 use crate::output::atomic;
 use crate::output::chart::{self, ChartSpec};
 use crate::output::table::Table;
 use crate::registry::Question;
-use crate::verdict::{Answer, Claim};
+use crate::stats::IntervalKind;
+use crate::verdict::{Answer, Claim, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,7 +45,7 @@ pub struct VerdictFile {
     pub seed: u64,
     pub mode: Mode,
     pub answer: Answer,
-    pub claims: Vec<Claim>,
+    pub claims: Vec<ClaimResult>,
     /// The answer the data support, where the seed's is wrong, incomplete or off-topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrected_answer: Option<String>,
@@ -63,7 +65,7 @@ pub struct Ctx {
     /// Where files go during the run.
     stage: PathBuf,
     charts: Vec<ChartSpec>,
-    claims: Vec<Claim>,
+    claims: Vec<ClaimResult>,
     answer: Option<Answer>,
     corrected: Option<String>,
     literature: Vec<String>,
@@ -158,8 +160,62 @@ impl Ctx {
         Ok(())
     }
 
+    /// Decide a claim of this question from the measured evidence, by the rule in
+    /// its spec; the result goes to verdict.json.
+    pub fn decide(&mut self, spec: &ClaimSpec, ev: Evidence) -> Result<Verdict> {
+        if !self.question.claims.iter().any(|c| c.id == spec.id) {
+            bail!(
+                "{} is not a claim of {} (see src/spec)",
+                spec.id,
+                self.question.experiment
+            );
+        }
+        if self.claims.iter().any(|c| c.id == spec.id) {
+            bail!("{} decided twice", spec.id);
+        }
+        let r = claim::decide(spec, &ev, self.quick()).map_err(anyhow::Error::msg)?;
+        let v = r.verdict;
+        self.claims.push(r);
+        Ok(v)
+    }
+
+    /// Attach a note (context numbers, caveats) to a decided claim.
+    pub fn note(&mut self, id: &str, text: impl Into<String>) -> Result<()> {
+        match self.claims.iter_mut().find(|c| c.id == id) {
+            Some(c) => {
+                c.note = text.into();
+                Ok(())
+            }
+            None => bail!("note for {id}, which is not decided yet"),
+        }
+    }
+
+    /// Old-style claim (decided in the experiment); converted until every
+    /// experiment decides through its spec.
     pub fn claim(&mut self, c: Claim) {
-        self.claims.push(c);
+        let exact = c.ci[0] == c.ci[1];
+        self.claims.push(ClaimResult {
+            id: c.id,
+            statement: c.statement,
+            kind: Kind::Measured,
+            metric: c.metric,
+            estimate: c.estimate,
+            interval: c.ci,
+            interval_kind: if exact {
+                IntervalKind::Exact
+            } else {
+                IntervalKind::Ci95
+            },
+            n: 0,
+            rule: c.threshold,
+            verdict: c.verdict,
+            locked: Some(c.expected),
+            literature: c.literature,
+            literature_source: String::new(),
+            revised: None,
+            parts: vec![],
+            note: c.note,
+        });
     }
 
     pub fn answer(&mut self, a: Answer) {
@@ -206,13 +262,32 @@ impl Ctx {
                 self.question.experiment
             );
         }
+        for spec in self.question.claims {
+            if !self.claims.iter().any(|c| c.id == spec.id) {
+                bail!(
+                    "{}: claim {} is in the spec but was not decided",
+                    self.question.experiment,
+                    spec.id
+                );
+            }
+        }
+        // Claims in spec order (id order).
+        let order = |id: &str| {
+            self.question
+                .claims
+                .iter()
+                .position(|c| c.id == id)
+                .unwrap_or(usize::MAX)
+        };
+        let mut claims = self.claims;
+        claims.sort_by_key(|c| order(&c.id));
         let v = VerdictFile {
             experiment: self.question.experiment.into(),
             question: self.question.number,
             seed: self.seed,
             mode: self.mode,
             answer,
-            claims: self.claims,
+            claims,
             corrected_answer: self.corrected,
             literature: self.literature,
             seconds: (seconds * 10.0).round() / 10.0,

@@ -4,6 +4,37 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+/// What an estimate's interval is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalKind {
+    /// A 95% confidence interval (Student t, order statistics, or a fit's slope).
+    #[default]
+    #[serde(rename = "ci95")]
+    Ci95,
+    /// The smallest and largest value over seeds or repeats: a spread, not a
+    /// confidence statement.
+    Range,
+    /// A closed form or a deterministic count: the interval is the point.
+    Exact,
+}
+
+impl IntervalKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IntervalKind::Ci95 => "ci95",
+            IntervalKind::Range => "range",
+            IntervalKind::Exact => "exact",
+        }
+    }
+}
+
+impl std::fmt::Display for IntervalKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A point estimate with a two-sided interval at `level` (e.g. 0.95).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -13,6 +44,9 @@ pub struct Estimate {
     pub level: f64,
     /// Number of observations behind it.
     pub n: usize,
+    /// What the interval is.
+    #[serde(default)]
+    pub kind: IntervalKind,
 }
 
 impl Estimate {
@@ -24,6 +58,46 @@ impl Estimate {
             hi: x,
             level: 1.0,
             n: 1,
+            kind: IntervalKind::Exact,
+        }
+    }
+
+    /// A point with the min..max range of `n` observations (seeds or repeats).
+    pub fn range(point: f64, lo: f64, hi: f64, n: usize) -> Self {
+        Self {
+            point,
+            lo,
+            hi,
+            level: 1.0,
+            n,
+            kind: IntervalKind::Range,
+        }
+    }
+
+    /// The median of `xs` with their min..max range.
+    pub fn median_minmax(xs: &[f64]) -> Self {
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Self::range(median(xs), lo, hi, xs.len())
+    }
+
+    /// The same estimate with every number multiplied by `f` (f > 0).
+    pub fn scaled(self, f: f64) -> Self {
+        Self {
+            point: self.point * f,
+            lo: self.lo * f,
+            hi: self.hi * f,
+            ..self
+        }
+    }
+
+    /// The same estimate mapped through an increasing function (e.g. exp).
+    pub fn map(self, f: impl Fn(f64) -> f64) -> Self {
+        Self {
+            point: f(self.point),
+            lo: f(self.lo),
+            hi: f(self.hi),
+            ..self
         }
     }
 
@@ -35,6 +109,7 @@ impl Estimate {
             hi,
             level,
             n,
+            kind: IntervalKind::Ci95,
         }
     }
 }
@@ -69,6 +144,7 @@ pub fn mean_ci(xs: &[f64], level: f64) -> Estimate {
             hi: f64::INFINITY,
             level,
             n,
+            kind: IntervalKind::Ci95,
         };
     }
     let se = (variance(xs) / n as f64).sqrt();
@@ -79,6 +155,7 @@ pub fn mean_ci(xs: &[f64], level: f64) -> Estimate {
         hi: m + h,
         level,
         n,
+        kind: IntervalKind::Ci95,
     }
 }
 
@@ -125,6 +202,7 @@ pub fn welch(a: &[f64], b: &[f64], level: f64) -> Welch {
             hi: d + h,
             level,
             n: a.len() + b.len(),
+            kind: IntervalKind::Ci95,
         },
         t,
         df,
@@ -170,6 +248,7 @@ pub fn linear_fit(x: &[f64], y: &[f64], level: f64) -> Fit {
             hi: b + h,
             level,
             n,
+            kind: IntervalKind::Ci95,
         },
         intercept: a,
         r2: if syy > 0.0 { 1.0 - sse / syy } else { 1.0 },
@@ -208,6 +287,7 @@ pub fn median_range(xs: &[f64], lo_q: f64, hi_q: f64) -> Estimate {
         hi: quantile(xs, hi_q),
         level: hi_q - lo_q,
         n: xs.len(),
+        kind: IntervalKind::Range,
     }
 }
 
@@ -271,5 +351,6 @@ pub fn median_ci(xs: &[f64], level: f64) -> Estimate {
         hi: v[hi],
         level,
         n,
+        kind: IntervalKind::Ci95,
     }
 }

@@ -20,7 +20,7 @@ use transformer_claims::output::chart::{self, ChartSpec};
 use transformer_claims::output::report;
 use transformer_claims::output::table::Table;
 use transformer_claims::registry::{self, Question, QUESTIONS};
-use transformer_claims::{cli, row};
+use transformer_claims::{cli, fmt, row};
 
 #[derive(Parser, Debug)]
 #[command(name = "harness", disable_version_flag = true)]
@@ -63,11 +63,19 @@ enum Cmd {
         #[arg(long, default_value_t = 10, value_name = "N")]
         reps: usize,
     },
-    /// Run every experiment in quick mode over K seeds; write robustness.csv.
+    /// Check the locks on held-out seeds: run every experiment over K seeds that no
+    /// design decision looked at (1000, 1001, … by default), in quick mode or with
+    /// --full; write the counts to robustness.csv.
     Robustness {
-        /// Number of seeds (0..K).
+        /// Number of seeds.
         #[arg(long, default_value_t = 5, value_name = "K")]
         seeds: u64,
+        /// First seed; seeds below 1000 were looked at while the rules were designed.
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        from: u64,
+        /// Full mode instead of quick mode (minutes per seed).
+        #[arg(long)]
+        full: bool,
         /// Only these experiments (default: all).
         #[arg(value_name = "NAME")]
         which: Vec<String>,
@@ -86,7 +94,12 @@ fn main() {
         Cmd::Plot => plot(&args.out),
         Cmd::Check => check(&args.out),
         Cmd::Report { readme } => write_report(&args.out, &readme),
-        Cmd::Robustness { seeds, which } => robustness(&args.out, seeds, &which),
+        Cmd::Robustness {
+            seeds,
+            from,
+            full,
+            which,
+        } => robustness(&args.out, from, seeds, full, &which),
         Cmd::Bench { reps } => bench(&args.out, reps),
     };
     match r {
@@ -283,21 +296,22 @@ fn run(out: &Path, which: &[String], quick: bool, seed: u64) -> Result<bool> {
 
 fn summary(out: &Path, sel: &[&Question]) {
     println!(
-        "{:<4} {:<8} {:<13} {:<13} {:>12}  metric",
-        "Q", "claim", "verdict", "expected", "estimate"
+        "{:<4} {:<8} {:<12} {:<13} {:<13} {:>12}  metric",
+        "Q", "claim", "kind", "verdict", "locked", "estimate"
     );
     for q in sel {
         match read_verdict(&out.join(q.experiment)) {
             Ok(v) => {
                 for c in &v.claims {
-                    let flag = if c.verdict == c.expected { " " } else { "!" };
+                    let flag = if c.breaks_lock() { "!" } else { " " };
                     println!(
-                        "Q{:<3} {:<8} {:<13}{flag}{:<13} {:>12}  {}",
+                        "Q{:<3} {:<8} {:<12} {:<13}{flag}{:<13} {:>12}  {}",
                         q.number,
                         c.id,
+                        c.kind.as_str(),
                         c.verdict.as_str(),
-                        c.expected.as_str(),
-                        report::fmt_num(c.estimate),
+                        c.locked.map(|l| l.as_str()).unwrap_or("(not locked)"),
+                        fmt::num(c.estimate),
                         c.metric
                     );
                 }
@@ -371,10 +385,18 @@ fn problems(out: &Path, q: &Question) -> Vec<String> {
         ));
     }
     for c in &v.claims {
-        if c.verdict != c.expected {
+        if let Some(l) = c.locked.filter(|l| *l != c.verdict) {
             p.push(format!(
-                "{}: claim {} is {} but expected {}",
-                q.experiment, c.id, c.verdict, c.expected
+                "{}: claim {} measured {} but is locked {l}",
+                q.experiment, c.id, c.verdict
+            ));
+        }
+    }
+    for spec in q.claims {
+        if !v.claims.iter().any(|c| c.id == spec.id) {
+            p.push(format!(
+                "{}: claim {} has no verdict",
+                q.experiment, spec.id
             ));
         }
     }
@@ -392,7 +414,7 @@ fn check(out: &Path) -> Result<bool> {
     }
     if all.is_empty() {
         println!(
-            "check passed: {} experiment(s), {claims} claim(s), every verdict as expected",
+            "check passed: {} experiments, {claims} claims, every locked verdict measured as locked",
             registry::implemented().count()
         );
         Ok(true)
@@ -430,29 +452,45 @@ fn write_report(out: &Path, readme: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
+fn robustness(out: &Path, from: u64, k: u64, full: bool, which: &[String]) -> Result<bool> {
+    use transformer_claims::verdict::Verdict;
+    if k == 0 {
+        bail!("--seeds must be at least 1");
+    }
     let sel = select(which)?;
     ensure_built()?;
+    let mode = if full { "full" } else { "quick" };
+    let seeds: Vec<u64> = (from..from + k).collect();
+    let seed_list = if k == 1 {
+        from.to_string()
+    } else {
+        format!("{}-{}", from, from + k - 1)
+    };
     let tmp = out.join(format!(".robustness{}", std::process::id()));
     let pb = bar(sel.len() as u64 * k);
     let mut t = Table::new(&[
         "experiment",
         "claim",
-        "expected",
+        "kind",
+        "mode",
+        "seed_list",
+        "locked",
         "seeds",
         "supported",
         "refuted",
         "inconclusive",
+        "agree",
         "failed_runs",
     ]);
     let mut ok = true;
     for q in &sel {
-        let mut counts: Vec<(String, String, [u64; 3])> = vec![];
+        // claim id → (kind, locked, counts[supported, refuted, inconclusive])
+        let mut counts: Vec<(String, String, Option<Verdict>, [u64; 3])> = vec![];
         let mut failed = 0u64;
-        for seed in 0..k {
-            pb.set_message(format!("{} seed {seed}", q.experiment));
+        for &seed in &seeds {
+            pb.set_message(format!("{} seed {seed} ({mode})", q.experiment));
             let dir = tmp.join(format!("seed{seed}"));
-            let r = run_one(q, &dir, true, seed)?;
+            let r = run_one(q, &dir, !full, seed)?;
             pb.inc(1);
             if !r.ok {
                 failed += 1;
@@ -467,29 +505,53 @@ fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
                 let i = match counts.iter().position(|x| x.0 == c.id) {
                     Some(i) => i,
                     None => {
-                        counts.push((c.id.clone(), c.expected.to_string(), [0; 3]));
+                        counts.push((c.id.clone(), c.kind.to_string(), c.locked, [0; 3]));
                         counts.len() - 1
                     }
                 };
                 let slot = match c.verdict {
-                    transformer_claims::verdict::Verdict::Supported => 0,
-                    transformer_claims::verdict::Verdict::Refuted => 1,
-                    transformer_claims::verdict::Verdict::Inconclusive => 2,
+                    Verdict::Supported => 0,
+                    Verdict::Refuted => 1,
+                    Verdict::Inconclusive => 2,
                 };
-                counts[i].2[slot] += 1;
+                counts[i].3[slot] += 1;
             }
         }
-        for (id, exp, c) in counts {
-            let agree = match exp.as_str() {
-                "supported" => c[0],
-                "refuted" => c[1],
-                _ => c[2],
+        for (id, kind, locked, c) in counts {
+            let agree = match locked {
+                Some(Verdict::Supported) => c[0].to_string(),
+                Some(Verdict::Refuted) => c[1].to_string(),
+                Some(Verdict::Inconclusive) => c[2].to_string(),
+                None => String::new(),
             };
-            if agree != k {
+            if locked.is_some() && agree != k.to_string() {
                 ok = false;
-                say(&pb, format!("  not robust: {} {id}: {} supported, {} refuted, {} inconclusive of {k} (expected {exp})", q.experiment, c[0], c[1], c[2]));
+                say(
+                    &pb,
+                    format!(
+                        "  lock not held: {} {id}: {} supported, {} refuted, {} inconclusive of {k} (locked {})",
+                        q.experiment,
+                        c[0],
+                        c[1],
+                        c[2],
+                        locked.map(|l| l.as_str()).unwrap_or("")
+                    ),
+                );
             }
-            t.push(row![q.experiment, id, exp, k, c[0], c[1], c[2], failed]);
+            t.push(row![
+                q.experiment,
+                id,
+                kind,
+                mode,
+                seed_list.as_str(),
+                locked.map(|l| l.as_str()).unwrap_or(""),
+                k,
+                c[0],
+                c[1],
+                c[2],
+                agree,
+                failed
+            ]);
         }
         if failed > 0 {
             ok = false;
@@ -497,33 +559,36 @@ fn robustness(out: &Path, k: u64, which: &[String]) -> Result<bool> {
     }
     pb.finish_and_clear();
     let _ = std::fs::remove_dir_all(&tmp);
-    // Keep rows of experiments not rerun this time.
+    // Keep rows of other experiments and of the other mode.
     let path = out.join("robustness.csv");
     if let Ok(old) = Table::read(&path) {
-        let names: Vec<&str> = sel.iter().map(|q| q.experiment).collect();
-        let keep: Vec<Vec<String>> = old
-            .rows
-            .into_iter()
-            .filter(|r| !names.contains(&r[0].as_str()))
-            .collect();
         if old.header == t.header {
+            let names: Vec<&str> = sel.iter().map(|q| q.experiment).collect();
+            let keep: Vec<Vec<String>> = old
+                .rows
+                .into_iter()
+                .filter(|r| !(names.contains(&r[0].as_str()) && r[3] == mode))
+                .collect();
             t.rows.splice(0..0, keep);
         }
     }
-    let order = |n: &str| {
-        QUESTIONS
-            .iter()
-            .position(|q| q.experiment == n)
-            .unwrap_or(usize::MAX)
+    let order = |r: &Vec<String>| {
+        (
+            QUESTIONS
+                .iter()
+                .position(|q| q.experiment == r[0])
+                .unwrap_or(usize::MAX),
+            r[3].clone(),
+        )
     };
-    t.rows.sort_by_key(|r| order(&r[0]));
+    t.rows.sort_by_key(order);
     t.write(&path)?;
     println!(
-        "wrote {} ({} claim(s), {k} seed(s) each){}",
+        "wrote {} ({} rows; {mode} mode, seeds {seed_list}){}",
         path.display(),
         t.rows.len(),
         if ok {
-            "; every claim reached its expected verdict on every seed"
+            "; every locked claim reached its lock on every seed"
         } else {
             ""
         }

@@ -9,24 +9,32 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::claim::{ClaimResult, Kind};
 use crate::experiment::{read_verdict, VerdictFile};
+use crate::fmt;
 use crate::output::atomic;
 use crate::output::chart::ChartSpec;
 use crate::output::table::Table;
 use crate::registry::QUESTIONS;
 use crate::row;
+use crate::stats::IntervalKind;
+use crate::verdict::Verdict;
 
-/// Per claim: how many seeds reached each verdict (from robustness.csv), if present.
+/// Per claim id: what the held-out seeds gave, from robustness.csv (if present),
+/// e.g. "quick 1000–1004: 5/5 as locked; full 1000–1002: 3/3".
 pub type Robustness = BTreeMap<String, String>;
 
-/// Read `results/robustness.csv` into "5/5 supported"-style text per claim id.
+/// Read `results/robustness.csv` into one text per claim id.
 pub fn read_robustness(out: &Path) -> Robustness {
     let mut m = Robustness::new();
     let Ok(t) = Table::read(&out.join("robustness.csv")) else {
         return m;
     };
-    let (Ok(id), Ok(seeds), Ok(s), Ok(r), Ok(i)) = (
+    let (Ok(id), Ok(mode), Ok(list), Ok(locked), Ok(seeds), Ok(s), Ok(r), Ok(i)) = (
         t.strings("claim"),
+        t.strings("mode"),
+        t.strings("seed_list"),
+        t.strings("locked"),
         t.numbers("seeds"),
         t.numbers("supported"),
         t.numbers("refuted"),
@@ -35,17 +43,28 @@ pub fn read_robustness(out: &Path) -> Robustness {
         return m;
     };
     for k in 0..id.len() {
-        let mut parts = vec![];
-        for (n, w) in [
-            (s[k], "supported"),
-            (r[k], "refuted"),
-            (i[k], "inconclusive"),
-        ] {
-            if n > 0.0 {
-                parts.push(format!("{}/{} {w}", n as u64, seeds[k] as u64));
-            }
-        }
-        m.insert(id[k].clone(), parts.join(", "));
+        let n = seeds[k] as u64;
+        let counts = [
+            (s[k] as u64, "supported"),
+            (r[k] as u64, "refuted"),
+            (i[k] as u64, "inconclusive"),
+        ];
+        let text = match counts.iter().find(|(_, w)| *w == locked[k]) {
+            Some((c, _)) if *c == n => format!("{n}/{n} as locked"),
+            _ => counts
+                .iter()
+                .filter(|(c, _)| *c > 0)
+                .map(|(c, w)| format!("{c}/{n} {w}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let entry = format!("{} {}: {text}", mode[k], list[k].replace('-', "–"));
+        m.entry(id[k].clone())
+            .and_modify(|e: &mut String| {
+                e.push_str("; ");
+                e.push_str(&entry)
+            })
+            .or_insert(entry);
     }
     m
 }
@@ -58,32 +77,28 @@ pub fn load_all(out: &Path) -> Vec<VerdictFile> {
         .collect()
 }
 
+/// A number with significant digits (see [`crate::fmt::num`]).
 pub fn fmt_num(x: f64) -> String {
-    if !x.is_finite() {
-        return if x.is_nan() {
-            "NaN".into()
-        } else if x > 0.0 {
-            "∞".into()
-        } else {
-            "−∞".into()
-        };
-    }
-    let a = x.abs();
-    if a != 0.0 && (a < 1e-3 || a >= 1e5) {
-        format!("{x:.3e}")
-    } else {
-        let s = format!("{x:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
+    fmt::num(x)
+}
+
+/// A claim's interval with its kind: "[0.1, 0.3] (95% CI)", "[1, 2] (range over
+/// seeds)", "exact".
+pub fn interval(c: &ClaimResult) -> String {
+    match c.interval_kind {
+        IntervalKind::Exact => "exact".into(),
+        IntervalKind::Ci95 => format!("{} (95% CI)", fmt::interval(c.interval[0], c.interval[1])),
+        IntervalKind::Range => format!("{} (range)", fmt::interval(c.interval[0], c.interval[1])),
     }
 }
 
-fn interval(c: &crate::verdict::Claim) -> String {
-    if c.ci[0] == c.ci[1] {
-        "exact".into()
-    } else {
-        format!("[{}, {}]", fmt_num(c.ci[0]), fmt_num(c.ci[1]))
-    }
+/// Text safe inside a Markdown table cell.
+pub fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn opt(v: Option<Verdict>) -> &'static str {
+    v.map(|v| v.as_str()).unwrap_or("—")
 }
 
 /// Write summary.csv: one row per claim.
@@ -95,13 +110,17 @@ pub fn write_summary(out: &Path, all: &[VerdictFile]) -> Result<()> {
         "seed",
         "answer",
         "claim",
+        "kind",
         "verdict",
-        "expected",
+        "locked",
         "literature",
         "estimate",
-        "ci_lo",
-        "ci_hi",
+        "lo",
+        "hi",
+        "interval_kind",
         "metric",
+        "rule",
+        "revised",
     ]);
     for v in all {
         for c in &v.claims {
@@ -112,69 +131,147 @@ pub fn write_summary(out: &Path, all: &[VerdictFile]) -> Result<()> {
                 v.seed,
                 v.answer.as_str(),
                 c.id,
+                c.kind.as_str(),
                 c.verdict.as_str(),
-                c.expected.as_str(),
+                c.locked.map(|l| l.as_str()).unwrap_or(""),
                 c.literature.map(|l| l.as_str()).unwrap_or(""),
                 c.estimate,
-                c.ci[0],
-                c.ci[1],
-                c.metric
+                c.interval[0],
+                c.interval[1],
+                c.interval_kind.as_str(),
+                c.metric,
+                c.rule,
+                c.revised.as_ref().map(|r| r.date.as_str()).unwrap_or("")
             ]);
         }
     }
     t.write(&out.join("summary.csv"))
 }
 
-/// The verdict table used at the top of REPORT.md and in the README.
+/// The verdict table used at the top of REPORT.md and in the README: one row per
+/// claim, readable without the report.
 pub fn verdict_table(all: &[VerdictFile], robust: &Robustness, link_prefix: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| Q | question | seed answer | claim | verdict | estimate | interval | seeds |"
+        "| Q | claim | what it says | kind | verdict | locked | literature | estimate | interval | held-out seeds |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for q in QUESTIONS {
-        match all.iter().find(|v| v.experiment == q.experiment) {
-            None => {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | not yet measured | | | | | |",
-                    q.number, q.title
-                );
-            }
-            Some(v) => {
-                for (i, c) in v.claims.iter().enumerate() {
-                    let (qq, title, ans) = if i == 0 {
-                        (
-                            format!("[{}]({link_prefix}#q{})", q.number, q.number),
-                            q.title.to_string(),
-                            v.answer.as_str().to_string(),
-                        )
-                    } else {
-                        (String::new(), String::new(), String::new())
-                    };
-                    let mut mark = if c.verdict == c.expected {
-                        String::new()
-                    } else {
-                        " ⚠".to_string()
-                    };
-                    if let Some(l) = c.literature.filter(|l| *l != c.verdict) {
-                        mark.push_str(&format!(" (literature: {l})"));
-                    }
-                    let _ = writeln!(
-                        s,
-                        "| {qq} | {title} | {ans} | {} | **{}**{mark} | {} | {} | {} |",
-                        c.id,
-                        c.verdict,
-                        fmt_num(c.estimate),
-                        interval(c),
-                        robust.get(&c.id).cloned().unwrap_or_default()
-                    );
-                }
-            }
+        let Some(v) = all.iter().find(|v| v.experiment == q.experiment) else {
+            let _ = writeln!(
+                s,
+                "| {} | | {} (not yet measured) | | | | | | | |",
+                q.number,
+                cell(q.title)
+            );
+            continue;
+        };
+        for (i, c) in v.claims.iter().enumerate() {
+            let qq = if i == 0 {
+                format!("[{}]({link_prefix}#q{})", q.number, q.number)
+            } else {
+                String::new()
+            };
+            let mark = if c.breaks_lock() { " ⚠" } else { "" };
+            let _ = writeln!(
+                s,
+                "| {qq} | {} | {} | {} | **{}**{mark} | {} | {} | {} | {} | {} |",
+                c.id,
+                cell(&short(&c.statement, 90)),
+                c.kind.mark(),
+                c.verdict,
+                opt(c.locked),
+                opt(c.literature),
+                fmt_num(c.estimate),
+                interval(c),
+                cell(&robust.get(&c.id).cloned().unwrap_or_default())
+            );
         }
     }
     s
+}
+
+/// The first sentence of `s`, cut at `n` characters.
+fn short(s: &str, n: usize) -> String {
+    let first = s.split(". ").next().unwrap_or(s).trim_end_matches('.');
+    if first.chars().count() <= n {
+        first.to_string()
+    } else {
+        first.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// The claims of one question, grouped by kind of evidence.
+fn claims_tables(s: &mut String, v: &VerdictFile, robust: &Robustness) {
+    for (kind, heading) in [
+        (Kind::Measured, "Measured effects"),
+        (Kind::ClosedForm, "Closed forms and exact counts"),
+        (
+            Kind::Check,
+            "Checks of this project's own code (not evidence about Transformers)",
+        ),
+        (Kind::Timing, "Wall-clock timings (data, never locked)"),
+    ] {
+        let cs: Vec<&ClaimResult> = v.claims.iter().filter(|c| c.kind == kind).collect();
+        if cs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "\n*{heading}*\n");
+        let _ = writeln!(
+            s,
+            "| claim | statement | estimate | interval | verdict | locked | literature | held-out seeds |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for c in cs {
+            let mark = if c.breaks_lock() { " ⚠" } else { "" };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | **{}**{mark} | {} | {} | {} |",
+                c.id,
+                cell(&c.statement),
+                fmt_num(c.estimate),
+                interval(c),
+                c.verdict,
+                opt(c.locked),
+                opt(c.literature),
+                cell(&robust.get(&c.id).cloned().unwrap_or_default())
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n<details><summary>Rules, metrics and notes</summary>\n"
+    );
+    for c in &v.claims {
+        let _ = writeln!(
+            s,
+            "- **{}** ({}). Metric: {}. Rule: {}",
+            c.id,
+            c.kind.mark(),
+            c.metric,
+            c.rule
+        );
+        if let Some(r) = &c.revised {
+            let _ = writeln!(
+                s,
+                "  - *Rule revised {}.* {} The original rule ({}) gives **{}** on this run.",
+                r.date, r.why, r.original_rule, r.original_verdict
+            );
+        }
+        if !c.literature_source.is_empty() {
+            let _ = writeln!(
+                s,
+                "  - Literature ({}): {}",
+                opt(c.literature),
+                c.literature_source
+            );
+        }
+        if !c.note.is_empty() {
+            let _ = writeln!(s, "  - Note: {}", c.note);
+        }
+    }
+    let _ = writeln!(s, "\n</details>");
 }
 
 /// Write REPORT.md from the verdict files under `out`.
@@ -186,9 +283,10 @@ pub fn write_report(out: &Path) -> Result<String> {
     let _ = writeln!(s, "# transformer-claims: report\n");
     let _ = writeln!(
         s,
-        "Generated by `harness report` from the `verdict.json` files under `{}/`. Each claim's verdict follows from the measured estimate and a threshold declared in the experiment's code before the run. \
-         `expected` is the verdict CI holds the experiment to; `literature` is what published results predict; ⚠ marks a verdict that differs from the expected one. \
-         The `seeds` column (from `robustness.csv`, written by `harness robustness`) counts the seeds, in quick mode, that reached each verdict.\n",
+        "Generated by `harness report` from the `verdict.json` files under `{}/`. Each claim is declared in `src/spec/` before any run, with a rule that decides its verdict from the measured estimate and writes the rule text shown here. \
+         Three verdicts are kept apart: `verdict` is what this run measured; `locked` is what CI holds the committed code to (timing claims are never locked); `literature` is what published results predict. ⚠ marks a measured verdict that differs from its lock. \
+         Claims are of four kinds: *measured* effects (intervals over seeds or samples), *closed forms* (exact counts and identities), *checks* of this project's own code, and *timings* (wall clock, reported only). \
+         The `held-out seeds` column (from `robustness.csv`, written by `harness robustness`) counts, per mode, the seeds ≥ 1000 — seeds no rule was designed on — that reached the locked verdict.\n",
         out.display()
     );
     let modes: Vec<String> = all
@@ -256,36 +354,14 @@ pub fn write_report(out: &Path) -> Result<String> {
             v.seed,
             v.seconds
         );
-        let _ = writeln!(s, "| claim | statement | metric | estimate | interval | rule | verdict | expected | literature | seeds |");
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
-        for c in &v.claims {
+        claims_tables(&mut s, v, &robust);
+        for c in v.claims.iter().filter(|c| c.breaks_lock()) {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | **{}** | {} | {} | {} |",
+                "\n> ⚠ {}: measured **{}**, locked {}. This is reported as measured.",
                 c.id,
-                c.statement,
-                c.metric,
-                fmt_num(c.estimate),
-                interval(c),
-                c.threshold,
                 c.verdict,
-                c.expected,
-                c.literature.map(|l| l.as_str()).unwrap_or("—"),
-                robust.get(&c.id).cloned().unwrap_or_default()
-            );
-        }
-        let notes: Vec<_> = v.claims.iter().filter(|c| !c.note.is_empty()).collect();
-        if !notes.is_empty() {
-            s.push('\n');
-            for c in notes {
-                let _ = writeln!(s, "- **{}**: {}", c.id, c.note);
-            }
-        }
-        for c in v.claims.iter().filter(|c| c.verdict != c.expected) {
-            let _ = writeln!(
-                s,
-                "\n> ⚠ {}: measured **{}**, expected {}. This is reported as measured.",
-                c.id, c.verdict, c.expected
+                opt(c.locked)
             );
         }
         for c in v
@@ -295,9 +371,9 @@ pub fn write_report(out: &Path) -> Result<String> {
         {
             let _ = writeln!(
                 s,
-                "\n> **{} differs from the literature:** published results predict {}, we measured **{}**; the note above says why.",
+                "\n> **{} differs from the literature:** published results predict {}, we measured **{}**; the note says why.",
                 c.id,
-                c.literature.map(|l| l.as_str()).unwrap_or(""),
+                opt(c.literature),
                 c.verdict
             );
         }

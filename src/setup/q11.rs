@@ -1,0 +1,1 @@
+//! Setup of question 11 (tasks, models, measurements used only by its experiment).

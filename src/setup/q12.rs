@@ -1,0 +1,1 @@
+//! Setup of question 12 (tasks, models, measurements used only by its experiment).
