@@ -20,6 +20,16 @@ pub enum ChartKind {
     Line,
     /// Categorical x, one bar per y column (and per value of the series column).
     Bars,
+    /// Categorical y (labels on the left, read easily however long), horizontal bars.
+    HBars,
+}
+
+/// A horizontal reference line (a decision threshold, chance level, a theory value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefLine {
+    pub y: f64,
+    /// Legend text, in words ("threshold 2×", "chance").
+    pub label: String,
 }
 
 /// One y column, optionally with interval columns drawn as error bars.
@@ -51,6 +61,26 @@ pub struct ChartSpec {
     pub y_log: bool,
     pub x_label: String,
     pub y_label: String,
+    /// Legend text per y column (column → words); columns without one use their name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<(String, String)>,
+    /// Legend text for series values: `{}` is replaced by the value ("h = {}").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_format: Option<String>,
+    /// Reference lines drawn across the plot (thresholds, bands, chance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<RefLine>,
+    /// The metric's range: values and intervals are clipped to it (e.g. [0, 1] for
+    /// accuracy), and the y axis does not extend past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_range: Option<(f64, f64)>,
+    /// On a log y axis, values ≤ 0 are drawn at this floor (labelled), so a zero
+    /// result is visible instead of missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_floor: Option<f64>,
+    /// Draw lines without point markers (dense series).
+    #[serde(default)]
+    pub no_markers: bool,
 }
 
 impl ChartSpec {
@@ -74,7 +104,57 @@ impl ChartSpec {
             y_log: false,
             x_label: x.into(),
             y_label: ys.join(", "),
+            names: vec![],
+            series_format: None,
+            refs: vec![],
+            y_range: None,
+            y_floor: None,
+            no_markers: false,
         }
+    }
+
+    /// Horizontal bars: categories (`x` column) on the vertical axis.
+    pub fn hbars(file: &str, csv: &str, title: &str, x: &str, ys: &[&str]) -> Self {
+        Self::new(ChartKind::HBars, file, csv, title, x, ys)
+    }
+
+    /// Legend text for the y column `col`.
+    pub fn name(mut self, col: &str, text: &str) -> Self {
+        self.names.push((col.into(), text.into()));
+        self
+    }
+
+    /// Legend text for series values, `{}` standing for the value: `"h = {}"`.
+    pub fn series_format(mut self, fmt: &str) -> Self {
+        self.series_format = Some(fmt.into());
+        self
+    }
+
+    /// A labelled horizontal reference line at `y` (a threshold, chance, theory).
+    pub fn reference(mut self, y: f64, label: &str) -> Self {
+        self.refs.push(RefLine {
+            y,
+            label: label.into(),
+        });
+        self
+    }
+
+    /// Clip values and intervals to the metric's range [lo, hi].
+    pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
+        self.y_range = Some((lo, hi));
+        self
+    }
+
+    /// On a log y axis, draw values ≤ 0 at `floor` so zero stays visible.
+    pub fn y_floor(mut self, floor: f64) -> Self {
+        self.y_floor = Some(floor);
+        self
+    }
+
+    /// Lines without point markers.
+    pub fn no_markers(mut self) -> Self {
+        self.no_markers = true;
+        self
     }
 
     pub fn line(file: &str, csv: &str, title: &str, x: &str, ys: &[&str]) -> Self {
@@ -176,7 +256,7 @@ pub fn draw(dir: &Path, spec: &ChartSpec) -> Result<()> {
     let out = dir.join(&spec.file);
     crate::output::atomic::write_with(&out, |tmp| match spec.kind {
         ChartKind::Line => line::draw(tmp, spec, &series),
-        ChartKind::Bars => bars::draw(tmp, spec, &series),
+        ChartKind::Bars | ChartKind::HBars => bars::draw(tmp, spec, &series),
     })
     .with_context(|| format!("cannot draw {}", out.display()))
 }
