@@ -52,6 +52,16 @@ pub struct VerdictFile {
     /// Published figures set beside ours.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub literature: Vec<String>,
+    /// Two or three sentences a candidate could say, with the key number (≤ 80 words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_short: Option<String>,
+    /// The chart that shows the decided quantity (file name), shown first in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_chart: Option<String>,
+    /// Further sections the question asks for (a derivation, pros and cons, an applied
+    /// example), as (title, GitHub Markdown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<(String, String)>,
     /// Seconds the run took.
     pub seconds: f64,
 }
@@ -69,6 +79,9 @@ pub struct Ctx {
     answer: Option<Answer>,
     corrected: Option<String>,
     literature: Vec<String>,
+    in_short: Option<String>,
+    key_chart: Option<String>,
+    sections: Vec<(String, String)>,
     quiet: bool,
 }
 
@@ -100,6 +113,9 @@ impl Ctx {
             answer: None,
             corrected: None,
             literature: vec![],
+            in_short: None,
+            key_chart: None,
+            sections: vec![],
             quiet: false,
         })
     }
@@ -226,6 +242,30 @@ impl Ctx {
         self.corrected = Some(text.into());
     }
 
+    /// The answer in short: two or three sentences a candidate could say, with the key
+    /// number; at most 80 words (longer text is an error).
+    pub fn in_short(&mut self, text: impl Into<String>) -> Result<()> {
+        let text = text.into();
+        let words = text.split_whitespace().count();
+        if words > 80 {
+            bail!("in-short text has {words} words (at most 80)");
+        }
+        self.in_short = Some(text);
+        Ok(())
+    }
+
+    /// The chart (PNG file name) that shows the decided quantity; the report shows it
+    /// first.
+    pub fn key_chart(&mut self, file: &str) {
+        self.key_chart = Some(file.into());
+    }
+
+    /// A further section the question asks for (derivation, pros and cons, applied
+    /// example), in GitHub Markdown.
+    pub fn section(&mut self, title: &str, markdown: impl Into<String>) {
+        self.sections.push((title.into(), markdown.into()));
+    }
+
     /// A published figure to print beside ours in the report.
     pub fn literature(&mut self, text: impl Into<String>) {
         self.literature.push(text.into());
@@ -290,6 +330,9 @@ impl Ctx {
             claims,
             corrected_answer: self.corrected,
             literature: self.literature,
+            in_short: self.in_short,
+            key_chart: self.key_chart,
+            sections: self.sections,
             seconds: (seconds * 10.0).round() / 10.0,
         };
         atomic::write_json(&self.stage.join("verdict.json"), &v)?;
