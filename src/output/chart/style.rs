@@ -226,13 +226,11 @@ pub fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(Str
                 }
             }
         }
-        for (i, line) in wrap(text, 24).iter().enumerate() {
+        let lines = wrap(text, 24);
+        for (i, line) in lines.iter().enumerate() {
             let _ = area.draw_text(line, &style, (42, y + i as i32 * 17));
-            if i > 0 {
-                y += 17;
-            }
         }
-        y += 26;
+        y += 17 * (lines.len().max(1) as i32 - 1) + 26;
     }
 }
 
