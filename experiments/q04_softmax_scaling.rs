@@ -306,7 +306,18 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         fmt::sig(fall.point, 2)
     ))?;
     ctx.key_chart("jacobian.png");
-    ctx.section("Derivation, step by step, with the measured number beside each step", derivation(&moments, fit.slope.point, last_unscaled_share, fall.point, smin, smax, dk_max));
+    ctx.section(
+        "Derivation, step by step, with the measured number beside each step",
+        derivation(
+            &moments,
+            fit.slope.point,
+            last_unscaled_share,
+            fall.point,
+            smin,
+            smax,
+            dk_max,
+        ),
+    );
     Ok(())
 }
 

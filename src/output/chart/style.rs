@@ -68,9 +68,17 @@ pub fn draw_marker<DB: DrawingBackend>(
             vec![(x, y - r - 1), (x - r - 1, y + r), (x + r + 1, y + r)],
             c.filled(),
         )),
-        Marker::Square => area.draw(&Rectangle::new([(x - r, y - r), (x + r, y + r)], c.filled())),
+        Marker::Square => area.draw(&Rectangle::new(
+            [(x - r, y - r), (x + r, y + r)],
+            c.filled(),
+        )),
         Marker::Diamond => area.draw(&Polygon::new(
-            vec![(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)],
+            vec![
+                (x, y - r - 1),
+                (x + r + 1, y),
+                (x, y + r + 1),
+                (x - r - 1, y),
+            ],
             c.filled(),
         )),
         Marker::Cross => {
@@ -208,7 +216,10 @@ pub fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(Str
                         ));
                     }
                 } else {
-                    let _ = area.draw(&PathElement::new(vec![(8, yc), (34, yc)], c.stroke_width(2)));
+                    let _ = area.draw(&PathElement::new(
+                        vec![(8, yc), (34, yc)],
+                        c.stroke_width(2),
+                    ));
                 }
                 if let Some(m) = m {
                     draw_marker(area, *m, (21, yc), *c);
