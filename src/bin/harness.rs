@@ -60,8 +60,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Redraw every PNG from the CSV files already on disk (runs nothing).
-    Plot,
+    /// Redraw the PNGs of all (or the named) experiments from the CSV files already on
+    /// disk (runs nothing).
+    Plot {
+        #[arg(value_name = "NAME")]
+        which: Vec<String>,
+    },
     /// Check results on disk: every file present, every locked verdict measured as
     /// locked. All experiments, or only the named ones.
     Check {
@@ -155,7 +159,7 @@ fn main() {
             seed,
             json,
         } => run(out, &which, quick, seed, json),
-        Cmd::Plot => plot(out),
+        Cmd::Plot { which } => plot(out, &which),
         Cmd::Check { which } => check(out, &which),
         Cmd::Report { readme } => write_report(out, readme.as_deref()),
         Cmd::Robustness {
@@ -457,9 +461,9 @@ fn summary(out: &Path, sel: &[&Question]) {
     }
 }
 
-fn plot(out: &Path) -> Result<bool> {
+fn plot(out: &Path, which: &[String]) -> Result<bool> {
     let (mut n, mut dirs) = (0, 0);
-    for q in registry::implemented() {
+    for q in select(which)? {
         let dir = out.join(q.experiment);
         if !dir.join("charts.json").exists() {
             eprintln!(
@@ -472,7 +476,7 @@ fn plot(out: &Path) -> Result<bool> {
         n += chart::redraw_dir(&dir)?;
         dirs += 1;
     }
-    if out.join("perf/charts.json").exists() {
+    if which.is_empty() && out.join("perf/charts.json").exists() {
         n += chart::redraw_dir(&out.join("perf"))?;
     }
     if dirs == 0 {

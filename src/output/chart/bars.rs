@@ -8,7 +8,9 @@ use anyhow::{anyhow, Result};
 use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
-use super::style::{color, ensure_font, legend, log_ticks, range, split, tick, Swatch, FONT, SIZE};
+use super::style::{
+    color, ensure_font, legend, log_ticks, range, split, tick, tick_linear, Swatch, FONT, SIZE,
+};
 use super::{ChartKind, ChartSpec, Series};
 
 pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<()> {
@@ -74,12 +76,24 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
     let cat_fmt = move |v: &f64| {
         let i = (*v - 0.5).round();
         if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats2.len() {
-            cats2[i as usize].clone()
+            // Horizontal charts list categories top to bottom.
+            let k = if horizontal {
+                cats2.len() - 1 - i as usize
+            } else {
+                i as usize
+            };
+            cats2[k].clone()
         } else {
             String::new()
         }
     };
-    let val_fmt = |v: &f64| tick(*v);
+    let val_fmt = |v: &f64| {
+        if spec.y_log {
+            tick(*v)
+        } else {
+            tick_linear(*v, v0, v1)
+        }
+    };
     // (category position, value) → chart coordinates.
     let at = move |c: f64, v: f64| if horizontal { (v, c) } else { (c, v) };
     macro_rules! body {

@@ -8,7 +8,7 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, split, tick, Swatch,
+    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, split, tick, tick_linear, Swatch,
     FONT, SIZE,
 };
 use super::{ChartSpec, Series};
@@ -64,11 +64,19 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
     let xfmt = move |v: &f64| {
         if integer_x && !spec.x_log && v.fract().abs() > 1e-9 {
             String::new()
-        } else {
+        } else if spec.x_log {
             tick(*v)
+        } else {
+            tick_linear(*v, xr.0, xr.1)
         }
     };
-    let yfmt = |v: &f64| tick(*v);
+    let yfmt = |v: &f64| {
+        if spec.y_log {
+            tick(*v)
+        } else {
+            tick_linear(*v, yr.0, yr.1)
+        }
+    };
     macro_rules! body {
         ($chart:expr) => {{
             let mut chart = $chart;

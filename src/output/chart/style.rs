@@ -116,6 +116,16 @@ pub fn tick(v: f64) -> String {
     crate::fmt::sig(v, 3)
 }
 
+/// A tick label on a linear axis spanning [lo, hi]: values within rounding noise of
+/// zero print as 0.
+pub fn tick_linear(v: f64, lo: f64, hi: f64) -> String {
+    if v.abs() <= 1e-9 * (hi - lo).abs().max(f64::MIN_POSITIVE) {
+        "0".into()
+    } else {
+        tick(v)
+    }
+}
+
 /// Axis range with a margin; on a log axis only positive values count, and the range
 /// is widened to whole decades so every decade has labelled ticks.
 pub fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -274,6 +284,7 @@ mod tests {
         assert_eq!(tick(3.0), "3");
         assert_eq!(tick(0.25), "0.25");
         assert_eq!(tick(0.999999999), "1");
+        assert_eq!(tick_linear(-5.55e-17, -0.05, 0.05), "0");
     }
 
     #[test]
