@@ -57,7 +57,7 @@ pub const Q8_3: ClaimSpec = ClaimSpec {
     // the smallest effect we call a difference in learning speed.
     rule: Rule::gap(AUC_GAP, 0.02, 0.02),
     literature: Prior::open("Vaswani et al. 2017, section 3.4, state the scale without a reason or an ablation"),
-    lock: Lock::NONE,
+    lock: Lock::both(Verdict::Inconclusive),
     revised: None,
 };
 
