@@ -268,8 +268,8 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.answer(Answer::PartlyCorrect);
     ctx.key_chart("xavier_variance.png");
     ctx.in_short(format!(
-        "The premise is wrong: Xavier gives a V×d embedding variance 2/(V + d), not 1/d, so after × √d the variance is {} at V = 37,000, d = 512, not 1. With an N(0, 1/d) init, as in the reference code (useful when the embedding is tied to the output layer), the scale does give variance 1 and puts embeddings on the scale of the position code (norm ratio {} instead of {}). Convergence: paired accuracy-area gap {}.",
-        fmt::sig(xavier_main.point, 3), fmt::sig(bal.point, 3), fmt::sig(unb.point, 2), fmt::sig(auc_gap.point, 2)
+        "The premise is wrong: Xavier gives a V×d embedding variance 2/(V + d), not 1/d, so × √d gives {} at V = 37,000, d = 512, not 1. With N(0, 1/d), as in the reference code and natural when the embedding is tied to the output layer, the scale gives variance 1 and matches the position code's scale (norm ratio {}). Convergence on our toy task: faster early, lower final accuracy; area gap {}, inconclusive.",
+        fmt::sig(xavier_main.point, 3), fmt::sig(bal.point, 3), fmt::sig(auc_gap.point, 2)
     ))?;
     ctx.literature("Vaswani et al. 2017, section 3.4: \"In the embedding layers, we multiply those weights by √d_model.\" No reason is given; the same section shares one weight matrix between the two embedding layers and the pre-softmax linear map.");
     ctx.literature("Glorot & Bengio 2010: Var(W) = 2/(fan_in + fan_out); for a V×d embedding 2/(V + d). tensor2tensor initializes embeddings N(0, d_model^−1) and multiplies by √d_model.");
