@@ -33,6 +33,7 @@ pub fn omegas(d: usize) -> Vec<f64> {
 
 /// Least squares min ‖A X − B‖ by Householder QR, in f64. A is n×d (rows), B n×m.
 /// Returns X (d×m, rows). Errors if A is rank-deficient to working precision.
+#[allow(clippy::needless_range_loop)] // Householder steps read clearest with indices.
 pub fn lstsq(a: &[Vec<f64>], b: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
     let (n, d, m) = (a.len(), a[0].len(), b[0].len());
     let mut a = a.to_vec();
@@ -199,7 +200,7 @@ pub fn code_distances(d: usize, brute: usize, long: usize) -> CodeDistances {
 /// The offsets shown in the distance chart: 1..16, then powers of two and multiples of
 /// 1000.
 pub fn shown_offset(k: usize) -> bool {
-    k <= 16 || k.is_power_of_two() || k % 1000 == 0
+    k <= 16 || k.is_power_of_two() || k.is_multiple_of(1000)
 }
 
 /// One offset's least-squares fit PE(p+k) ≈ M_k PE(p).
@@ -213,6 +214,7 @@ pub struct MapFit {
 
 /// Fit M_k by general d×d least squares on `points` random positions in 0..range,
 /// check it on as many others.
+#[allow(clippy::needless_range_loop)] // entry-wise comparison of two matrices.
 pub fn fit_linear_map(
     rng: &mut Rng64,
     d: usize,
