@@ -193,7 +193,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ChartSpec::line(
             "dependency_depth.png",
             "dependency_depth.csv",
-            "Dependency depth: chain of layer calls each needing the one before",
+            "Dependency depth: layer calls each needing the one before (LSTM and GRU coincide)",
             "n",
             &["dependency_depth"],
         )

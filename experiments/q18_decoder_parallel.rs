@@ -178,7 +178,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.note(
         "Q18.1",
         format!(
-            "Largest abs logit difference between one pass and step-by-step decoding: {} over {} models × {} sentences × {n_eq} positions; cached and uncached decoding chose the same tokens for {same_tokens} of {} models. Step t depended on the token chosen at step t−1 in {dep_changed} of {dep_total} probes. Parallel (Jacobi) passes from placeholder tokens needed a median of {} passes to reach the greedy output of {n_eq} tokens: the dependency, not the arithmetic, forces the sequence.",
+            "Largest abs logit difference between one pass and step-by-step decoding: {} over {} models × {} sentences × {n_eq} positions; cached and uncached decoding chose the same tokens for {same_tokens} of {} models. Step t depended on the token chosen at step t−1 in {dep_changed} of {dep_total} probes. Parallel (Jacobi) passes from placeholder tokens needed a median of {} passes to reach the greedy output of {n_eq} tokens (never more than {n_eq}): a fixed-point iteration can take fewer passes than tokens on this random model, but its passes still run one after another.",
             fmt::num(worst),
             cfg.eq_instances,
             cfg.batch,
