@@ -55,10 +55,14 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
     for r in &spec.refs {
         entries.push((r.label.clone(), Swatch::Reference));
     }
-    let (plot, panel) = split(&root, entries.len());
+    // The title spans the whole width (legend panel included), smaller when long.
+    let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
+    let body = root
+        .titled(&spec.title, (FONT, title_size))
+        .map_err(|e| anyhow!("{e}"))?;
+    let (plot, panel) = split(&body, entries.len());
     let mut b = ChartBuilder::on(&plot);
-    b.caption(&spec.title, (FONT, 20))
-        .margin(16)
+    b.margin(16)
         .x_label_area_size(48)
         .y_label_area_size(78);
     let xfmt = move |v: &f64| {

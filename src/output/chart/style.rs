@@ -206,14 +206,15 @@ pub fn split<DB: DrawingBackend>(
     if entries == 0 {
         return (root.clone(), None);
     }
-    let (a, b) = root.split_horizontally(SIZE.0 - LEGEND_W);
+    let w = root.dim_in_pixel().0;
+    let (a, b) = root.split_horizontally(w.saturating_sub(LEGEND_W));
     (a, Some(b))
 }
 
 /// Draw the legend entries down the panel, wrapping long text.
 pub fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, Swatch)]) {
     let style = TextStyle::from((FONT, 14).into_font()).color(&BLACK);
-    let mut y = 60;
+    let mut y = 30;
     for (text, sw) in entries {
         let yc = y + 8;
         match sw {
