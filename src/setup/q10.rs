@@ -173,7 +173,7 @@ pub struct ComplexEmbedding {
 
 /// Complex embeddings of width `d` (even): r ~ N(0, 1), ω ~ U(0, 1), θ ~ U(−π, π).
 pub fn complex_embedding(vocab: usize, d: usize, vb: VarBuilder) -> Result<ComplexEmbedding> {
-    if d % 2 != 0 {
+    if !d.is_multiple_of(2) {
         candle_core::bail!("complex embedding width must be even, got {d}")
     }
     let h = d / 2;
