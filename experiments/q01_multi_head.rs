@@ -243,11 +243,11 @@ fn capability(ctx: &mut Ctx, cfg: &Config) -> Result<CapabilitySummary> {
         .map(|r| r.2.mass[0])
         .collect();
     ctx.note("Q1.2b", format!(
-        "Mass on offsets a = {a} and b = {b} per head is in head_mass.csv. With several heads, the weaker offset's own head holds {} of its attention (mean over seeds, by h: {}). One head must serve both offsets: it puts {} on i−{a} and {} on i−{b} (means over seeds), the weighted average that a single softmax makes. Locked in full mode only: quick mode's {} seeds give intervals too wide to carry it (held-out quick seeds 1002 and 1004 came out inconclusive).",
+        "Mass on offsets a = {a} and b = {b} per head is in head_mass.csv. With several heads, the weaker offset's own head holds {} of its attention (mean over seeds, by h: {}). One head must serve both offsets: it puts {} on i−{a} and {} on i−{b} (means over seeds), the weighted average that a single softmax makes. Locked in full mode only: quick mode's seeds (half as many) give intervals too wide to carry it (held-out quick seeds 1002 and 1004 came out inconclusive).",
         fmt::num(cov_est[0].point),
         multi.iter().map(|h| format!("{h} {}", fmt::num(cov.mean_ci(h).point))).collect::<Vec<_>>().join(", "),
         fmt::num(stats::mean(&one_mass.iter().map(|m| m[0]).collect::<Vec<_>>())),
-        fmt::num(stats::mean(&one_mass.iter().map(|m| m[1]).collect::<Vec<_>>())), cfg.seeds))?;
+        fmt::num(stats::mean(&one_mass.iter().map(|m| m[1]).collect::<Vec<_>>()))))?;
     ctx.decide(
         &q01::Q1_2C,
         Evidence::new().with_all(q01::ABLATION_DROP, drop_est.iter().copied()),
@@ -286,7 +286,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         "Michel et al. 2019: many heads can be pruned at test time with little loss; a few cannot.",
     );
     ctx.corrected_answer(format!(
-        "With h·d_k = d_model the projections W_Q, W_K, W_V, W_O stay d_model×d_model, so the parameter count is exactly 4d² + 4d for any h, and the matrix-product FLOPs are the same; only the h·n² score work (scale, softmax) grows with h, at most {}× one head's FLOPs at the sizes counted (Q1.1). Wall-clock time on this CPU grows more than the FLOPs: {}× to {}× (Q1.1T). What the heads buy is reading several positions at once: on a task that needs the tokens at two offsets, the trained multi-head models gave each offset a head of its own holding about {} of its attention or more (mean over seeds; Q1.2b), and zeroing the most-used head cost {} to {} accuracy, less as heads multiply and share the work (Q1.2c). \"One head cannot\" is false: one head also learned the task (final accuracy {} over seeds), only more slowly and less reliably (Q1.2), by weighting the two positions unequally. Toy scale: one layer, d_model 32, a synthetic task. Vaswani et al. find one head 0.9 BLEU worse on translation, and too many heads worse again.",
+        "With h·d_k = d_model the projections W_Q, W_K, W_V, W_O stay d_model×d_model, so the parameter count is exactly 4d² + 4d for any h, and the matrix-product FLOPs are the same; only the h·n² score work (scale, softmax) grows with h, at most {}× one head's FLOPs at the sizes counted (Q1.1). Wall-clock time on this CPU grows more than the FLOPs: {}× to {}× (Q1.1T). What the heads buy is reading several positions at once: on a task that needs the tokens at two offsets, the trained multi-head models gave each offset a head of its own holding about {} of its attention (mean over seeds, weakest h; Q1.2b), and zeroing the most-used head cost {} to {} accuracy, less as heads multiply and share the work (Q1.2c). \"One head cannot\" is false: one head also learned the task (final accuracy {} over seeds), only more slowly and less reliably (Q1.2), by weighting the two positions unequally. Toy scale: one layer, d_model 32, a synthetic task. Vaswani et al. find one head 0.9 BLEU worse on translation, and too many heads worse again.",
         fmt::sig(c.max_flop_ratio, 3), fmt::sig(c.time_lo, 3), fmt::sig(c.time_hi, 3), fmt::sig(k.coverage, 2), fmt::sig(k.drop, 2), fmt::sig(k.drop_max, 2), fmt::interval(k.one_head.lo, k.one_head.hi)));
     Ok(())
 }
