@@ -176,7 +176,13 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .zip(&bs.acc)
         .map(|(b, a)| format!("batch {b}: {} / {}", sig(a[0], 3), sig(a[1], 3)))
         .collect();
-    ctx.note("Q13.L1", format!("Mean test accuracy plain / BatchNorm: {}.", acc_text.join(", ")))?;
+    ctx.note(
+        "Q13.L1",
+        format!(
+            "Mean test accuracy plain / BatchNorm: {}.",
+            acc_text.join(", ")
+        ),
+    )?;
     ctx.decide(
         &spec::Q13_L2,
         Evidence::new().with(spec::DISCREPANCY, bs.discrepancy[0]),
@@ -193,10 +199,21 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let relu_text = match v1a {
         Verdict::Supported => format!("{} faster", speed_words(relu)),
         Verdict::Refuted => format!("slower (plain ÷ BN steps {})", speed_words(relu)),
-        Verdict::Inconclusive => format!("no clear speed-up (plain ÷ BN steps {})", speed_words(relu)),
+        Verdict::Inconclusive => {
+            format!("no clear speed-up (plain ÷ BN steps {})", speed_words(relu))
+        }
     };
-    let sizes = cfg.small_ns.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" and ");
-    let gap_list = gaps.iter().map(|g| sig(g.reduction.point, 2)).collect::<Vec<_>>().join(" and ");
+    let sizes = cfg
+        .small_ns
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let gap_list = gaps
+        .iter()
+        .map(|g| sig(g.reduction.point, 2))
+        .collect::<Vec<_>>()
+        .join(" and ");
     let gap_text = match v2 {
         Verdict::Supported => format!("it shrank the train − test gap (plain − BN {gap_list} at {sizes} training points)"),
         Verdict::Refuted => format!("it widened the train − test gap rather than shrinking it (plain − BN {gap_list} at {sizes} training points)"),
@@ -219,7 +236,13 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     };
     let gap_short = match v2 {
         Verdict::Supported => "shrank the train − test gap".to_string(),
-        Verdict::Refuted => format!("widened the train − test gap (by {})", gaps.iter().map(|g| sig(-g.reduction.point, 2)).collect::<Vec<_>>().join(" and ")),
+        Verdict::Refuted => format!(
+            "widened the train − test gap (by {})",
+            gaps.iter()
+                .map(|g| sig(-g.reduction.point, 2))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
         Verdict::Inconclusive => "did not clearly shrink the train − test gap".to_string(),
     };
     ctx.in_short(format!(

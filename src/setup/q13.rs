@@ -176,7 +176,14 @@ impl SeqModel for TableMlp {
     }
 }
 
-pub fn net(cfg: &Config, data: &TeacherData, act: MlpAct, gain: f64, arm: Arm, seed: u64) -> Result<(TableMlp, Params)> {
+pub fn net(
+    cfg: &Config,
+    data: &TeacherData,
+    act: MlpAct,
+    gain: f64,
+    arm: Arm,
+    seed: u64,
+) -> Result<(TableMlp, Params)> {
     let params = Params::new(seed);
     let c = MlpConfig {
         d_in: cfg.d_in,
@@ -339,7 +346,10 @@ pub fn speed(ctx: &mut Ctx, cfg: &Config, s: SpeedSetting, seeds: &[u64]) -> Res
                 }
             }
         }
-        let file = format!("loss_curves_{tag}_{}", if ai == 0 { "plain" } else { "batchnorm" });
+        let file = format!(
+            "loss_curves_{tag}_{}",
+            if ai == 0 { "plain" } else { "batchnorm" }
+        );
         ctx.table(&format!("{file}.csv"), &curves)?;
         ctx.chart(
             ChartSpec::line(
@@ -417,9 +427,13 @@ pub fn speed(ctx: &mut Ctx, cfg: &Config, s: SpeedSetting, seeds: &[u64]) -> Res
         .series("norm")
         .log_x()
         .reference(cap, "never reached (budget + 1)")
-        .labels("learning rate (AdamW)", "steps to threshold (mean over seeds)"),
+        .labels(
+            "learning rate (AdamW)",
+            "steps to threshold (mean over seeds)",
+        ),
     )?;
-    let top_all: [Vec<Option<f64>>; 2] = [0, 1].map(|ai| (0..seeds.len()).map(|si| top(ai, si)).collect());
+    let top_all: [Vec<Option<f64>>; 2] =
+        [0, 1].map(|ai| (0..seeds.len()).map(|si| top(ai, si)).collect());
     let lr_bound = (plain_never == seeds.len() && bn_never == 0).then(|| bn_top_min / cfg.lrs[0]);
     Ok(Speed {
         setting: s,
@@ -560,7 +574,14 @@ pub fn gaps(ctx: &mut Ctx, cfg: &Config, seeds: &[u64]) -> Result<Vec<Gap>> {
         };
         for (ai, arm) in ARMS.into_iter().enumerate() {
             let e = g.gap[ai];
-            s.push(row![n, arm.to_string(), e.point, e.lo, e.hi, g.test[ai].point]);
+            s.push(row![
+                n,
+                arm.to_string(),
+                e.point,
+                e.lo,
+                e.hi,
+                g.test[ai].point
+            ]);
         }
         r.push(row![n, g.reduction.point, g.reduction.lo, g.reduction.hi]);
         out.push(g);
@@ -573,7 +594,10 @@ pub fn gaps(ctx: &mut Ctx, cfg: &Config, seeds: &[u64]) -> Result<Vec<Gap>> {
         ChartSpec::bars(
             "small_data.png",
             "small_data_summary.csv",
-            &format!("Train − test accuracy gap after {} steps (95% CI)", cfg.gap_steps),
+            &format!(
+                "Train − test accuracy gap after {} steps (95% CI)",
+                cfg.gap_steps
+            ),
             "n_train",
             &["gap"],
         )

@@ -16,9 +16,9 @@ use candle_nn::VarBuilder;
 use crate::core::ffn::{ffn, Activation, Ffn};
 use crate::core::layers::{encoder_layer, LayerConfig, LayerCtx};
 use crate::core::linear::{linear, Linear};
+use crate::core::max_abs;
 use crate::core::norm::{layer_norm, LayerNorm};
 use crate::core::params::Params;
-use crate::core::max_abs;
 use crate::experiment::Ctx;
 use crate::output::chart::ChartSpec;
 use crate::output::table::Table;
@@ -119,7 +119,7 @@ pub fn jacobian_blocks(
 ) -> Result<Vec<Vec<f64>>> {
     let mut blocks = vec![vec![0.0; len]; len];
     let y = f(x.as_tensor())?; // (1, T, d)
-    for t in 0..len {
+    for (t, block_row) in blocks.iter_mut().enumerate() {
         for j in 0..d {
             let g = y.i((0, t, j))?.backward()?;
             let gx = match g.get(x.as_tensor()) {
@@ -127,7 +127,7 @@ pub fn jacobian_blocks(
                 None => vec![vec![0.0; d]; len],
             };
             for (s, row) in gx.iter().enumerate() {
-                blocks[t][s] += row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+                block_row[s] += row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
             }
         }
     }
@@ -204,7 +204,10 @@ pub fn part_positionwise(ctx: &mut Ctx, cfg: &Config) -> Result<Positionwise> {
         .series("module")
         .log_y()
         .y_floor(1e-9)
-        .labels("input position s (output position 0)", "Frobenius norm (log scale)"),
+        .labels(
+            "input position s (output position 0)",
+            "Frobenius norm (log scale)",
+        ),
     )?;
     Ok(Positionwise {
         seq_vs_token,
@@ -307,7 +310,12 @@ pub struct FfnNet {
     pub head: Linear,
 }
 
-pub fn ffn_net(cfg: &Config, data: &TeacherData, act: Activation, vb: VarBuilder) -> Result<FfnNet> {
+pub fn ffn_net(
+    cfg: &Config,
+    data: &TeacherData,
+    act: Activation,
+    vb: VarBuilder,
+) -> Result<FfnNet> {
     let d = cfg.d_model;
     Ok(FfnNet {
         feats: data.feats.clone(),
@@ -528,4 +536,3 @@ pub fn part_train(ctx: &mut Ctx, cfg: &Config) -> Result<TrainResult> {
     )?;
     Ok(res)
 }
-

@@ -6,8 +6,7 @@ use crate::claim::{ClaimSpec, Kind, Lock, Prior, Revision, Rule};
 use crate::verdict::Verdict;
 
 /// |core ReLU FFN − max(0, xW₁+b₁)W₂+b₂ computed by hand|, largest over entries.
-pub const FORMULA_ERR: &str =
-    "largest |core FFN with ReLU − max(0, xW₁+b₁)W₂+b₂ computed by hand|";
+pub const FORMULA_ERR: &str = "largest |core FFN with ReLU − max(0, xW₁+b₁)W₂+b₂ computed by hand|";
 
 /// Largest |FFN(sequence) − FFN(token by token)|.
 pub const SEQ_VS_TOKEN: &str = "largest |FFN of the whole sequence − FFN token by token|";
@@ -23,8 +22,7 @@ pub const LAYER_CROSS: &str =
 pub const SHARE: &str =
     "FFN share of an encoder layer's parameters at d_ff = 4·d_model, at d_model 512, 128, 32";
 /// |counted share − (8d²+5d)/(12d²+13d)|, largest over d_model.
-pub const SHARE_CF_ERR: &str =
-    "largest |counted share − closed form (8d² + 5d)/(12d² + 13d)|";
+pub const SHARE_CF_ERR: &str = "largest |counted share − closed form (8d² + 5d)/(12d² + 13d)|";
 
 /// ReLU − GELU mean held-out loss over training, relative to ReLU's (paired).
 pub const LOSS_AREA_REL: &str = "mean held-out loss over training (area under the loss curve), ReLU − GELU as a share of ReLU's (paired)";
@@ -65,7 +63,9 @@ pub const Q14_L1: ClaimSpec = ClaimSpec {
 
 pub const Q14_L2: ClaimSpec = ClaimSpec {
     id: t("Q14.L2"),
-    statement: t("With d_ff = 4·d_model the FFN holds about two thirds of an encoder layer's parameters."),
+    statement: t(
+        "With d_ff = 4·d_model the FFN holds about two thirds of an encoder layer's parameters.",
+    ),
     kind: Kind::ClosedForm,
     metric: t(SHARE),
     rule: all_of![
@@ -96,7 +96,9 @@ pub const Q14_L3: ClaimSpec = ClaimSpec {
 
 pub const Q14_L4: ClaimSpec = ClaimSpec {
     id: t("Q14.L4"),
-    statement: t("ReLU's known con, units that never fire ('dead ReLU'), stays small in healthy training."),
+    statement: t(
+        "ReLU's known con, units that never fire ('dead ReLU'), stays small in healthy training.",
+    ),
     kind: Kind::Measured,
     metric: t(DEAD),
     rule: Rule::at_most(DEAD, 0.1),
