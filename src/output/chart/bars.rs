@@ -9,7 +9,7 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, ensure_font, legend, log_ticks, range, split, tick, tick_linear, Swatch, FONT, SIZE,
+    color, ensure_font, legend, log_ticks, ref_color, range, split, tick, tick_linear, Swatch, FONT, SIZE,
 };
 use super::{ChartKind, ChartSpec, Series};
 
@@ -52,13 +52,17 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut entries: Vec<(String, Swatch)> = vec![];
-    if series.len() > 1 {
+    if series.len() > 1 || !spec.refs.is_empty() {
         for (i, s) in series.iter().enumerate() {
-            entries.push((s.name.clone(), Swatch::Bar(color(i))));
+            let name = match &s.err {
+                Some(_) if series.len() == 1 => format!("{}; black line: interval", s.name),
+                _ => s.name.clone(),
+            };
+            entries.push((name, Swatch::Bar(color(i))));
         }
     }
-    for r in &spec.refs {
-        entries.push((r.label.clone(), Swatch::Reference));
+    for (i, r) in spec.refs.iter().enumerate() {
+        entries.push((r.label.clone(), Swatch::Reference(ref_color(i))));
     }
     // The title spans the whole width (legend panel included), smaller when long.
     let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
@@ -126,17 +130,6 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
-            for r in &spec.refs {
-                let v = spec.fix_y(r.y);
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![at(0.0, v), at(n, v)],
-                        8,
-                        6,
-                        BLACK.mix(0.6).stroke_width(2),
-                    ))
-                    .map_err(|e| anyhow!("{e}"))?;
-            }
             let w = 0.8 / k;
             for (si, s) in series.iter().enumerate() {
                 let c = color(si);
@@ -166,6 +159,17 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 }
                 chart.draw_series(rects).map_err(|e| anyhow!("{e}"))?;
                 chart.draw_series(errs).map_err(|e| anyhow!("{e}"))?;
+            }
+            for (ri, r) in spec.refs.iter().enumerate() {
+                let v = spec.fix_y(r.y);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![at(0.0, v), at(n, v)],
+                        8,
+                        6,
+                        ref_color(ri).stroke_width(2),
+                    ))
+                    .map_err(|e| anyhow!("{e}"))?;
             }
         }};
     }

@@ -8,7 +8,7 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, split, tick, tick_linear, Swatch,
+    color, dashed, draw_marker, ensure_font, legend, log_ticks, ref_color, marker, range, split, tick, tick_linear, Swatch,
     FONT, SIZE,
 };
 use super::{ChartSpec, Series};
@@ -52,8 +52,8 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             entries.push((s.name.clone(), Swatch::Line(color(i), dashed(i), m)));
         }
     }
-    for r in &spec.refs {
-        entries.push((r.label.clone(), Swatch::Reference));
+    for (i, r) in spec.refs.iter().enumerate() {
+        entries.push((r.label.clone(), Swatch::Reference(ref_color(i))));
     }
     // The title spans the whole width (legend panel included), smaller when long.
     let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
@@ -96,14 +96,14 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
-            for r in &spec.refs {
+            for (ri, r) in spec.refs.iter().enumerate() {
                 let y = spec.fix_y(r.y);
                 chart
                     .draw_series(DashedLineSeries::new(
                         vec![(xr.0, y), (xr.1, y)],
                         8,
                         6,
-                        BLACK.mix(0.6).stroke_width(2),
+                        ref_color(ri).stroke_width(2),
                     ))
                     .map_err(|e| anyhow!("{e}"))?;
             }

@@ -188,13 +188,23 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     out
 }
 
+/// Colour of reference line `i`: dark grey, dark red, purple, teal.
+pub fn ref_color(i: usize) -> RGBColor {
+    [
+        RGBColor(80, 80, 80),
+        RGBColor(180, 30, 30),
+        RGBColor(110, 60, 160),
+        RGBColor(0, 120, 120),
+    ][i % 4]
+}
+
 /// What a legend entry shows beside its text.
 pub enum Swatch {
     /// A line series: colour, dashed, marker (None: no marker).
     Line(RGBColor, bool, Option<Marker>),
     Bar(RGBColor),
-    /// A reference line (grey, dashed).
-    Reference,
+    /// A reference line (dashed, in its colour).
+    Reference(RGBColor),
 }
 
 /// Split the canvas into the plot and a legend panel on the right (only when there
@@ -239,11 +249,11 @@ pub fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(Str
             Swatch::Bar(c) => {
                 let _ = area.draw(&Rectangle::new([(12, yc - 7), (30, yc + 7)], c.filled()));
             }
-            Swatch::Reference => {
+            Swatch::Reference(c) => {
                 for k in 0..3 {
                     let _ = area.draw(&PathElement::new(
                         vec![(8 + 9 * k, yc), (13 + 9 * k, yc)],
-                        BLACK.mix(0.6).stroke_width(2),
+                        c.stroke_width(2),
                     ));
                 }
             }
