@@ -413,7 +413,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let same = if inv.bit_identical {
         "bit-identical"
     } else {
-        "identical to float precision"
+        "equal within float precision"
     };
     let f16 = if lk.unsupported.is_empty() {
         "f16 and bf16 ran on candle's CPU backend".to_string()
@@ -435,7 +435,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     });
     ctx.key_chart("invariance.png");
     ctx.in_short(format!(
-        "Add −∞ (or a large negative such as −1e9; in f16 the dtype's minimum) to the scores of padded keys before the softmax: their weights become exactly 0, and real-position outputs are {same} to the unpadded run (largest difference {}). The answer omits one case: a query row with no valid key gives softmax of all −∞ = NaN, which spreads to real positions and gradients; guard such rows.",
+        "Add −∞ (or a large negative such as −1e9; in f16 the dtype's minimum) to the scores of padded keys before the softmax: their weights become exactly 0, and real-position outputs match the unpadded run ({same}; largest difference {}). The answer omits one case: a query row with no valid key gives softmax of all −∞ = NaN, which spreads to real positions and gradients; guard such rows.",
         num(inv.worst_masked)
     ))?;
     ctx.literature("Vaswani et al. 2017, 3.2.3: illegal connections are masked out by setting the softmax input to −∞.");
