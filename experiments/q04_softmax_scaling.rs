@@ -86,6 +86,8 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         "mean_over_sqrt_dk",
     ]);
     let (mut log_dk, mut log_var, mut std_means) = (vec![], vec![], vec![]);
+    // (d_k, mean of q·k, variance of q·k) for the derivation.
+    let mut moments: Vec<(usize, f64, f64)> = vec![];
     for &dk in &cfg.d_ks {
         let q = randn(&mut rng, &[cfg.pairs, dk], 1.0, &dev)?;
         let k = randn(&mut rng, &[cfg.pairs, dk], 1.0, &dev)?;
@@ -115,6 +117,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ]);
         log_dk.push(dk as f64);
         log_var.push(v.point);
+        moments.push((dk, m.point, v.point));
         std_means.push(Estimate::with_interval(
             m.point / sd,
             m.lo / sd,
@@ -182,6 +185,8 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             &["var", "theory_var"],
         )
         .interval("var", "var_lo", "var_hi")
+        .name("var", "measured (95% CI)")
+        .name("theory_var", "theory: d_k")
         .log_x()
         .log_y()
         .labels("d_k", "variance of q·k"),
@@ -195,8 +200,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             &["mean"],
         )
         .interval("mean", "mean_lo", "mean_hi")
+        .reference(0.0, "theory: 0")
         .log_x()
-        .labels("d_k", "mean of q·k"),
+        .labels("d_k", "mean of q·k (95% CI)"),
     )?;
     for (file, col, title, ylab, logy) in [
         (
@@ -234,6 +240,14 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             .labels("d_k", ylab);
         if col == "median_jacobian_norm" {
             spec = spec.interval(col, "jacobian_lo", "jacobian_hi");
+        }
+        if col == "share_saturated" {
+            spec = spec
+                .reference(0.5, "rule: unscaled ≥ 0.5, scaled ≤ 0.5 at d_k = 1024")
+                .y_range(0.0, 1.0);
+        }
+        if col == "median_max_weight" {
+            spec = spec.reference(0.99, "saturated: 0.99").y_range(0.0, 1.0);
         }
         if logy {
             spec = spec.log_y();
@@ -278,14 +292,63 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.answer(Answer::Correct);
     ctx.literature("Vaswani et al. 2017, footnote 4: if q and k have independent components with mean 0 and variance 1, q·k has mean 0 and variance d_k.");
     ctx.corrected_answer(format!(
-        "The seed answer is right. Measured: Var(q·k) grows with slope {:.3} in d_k on log-log axes (theory 1); without scaling, at d_k={dk_max} {:.0}% of softmax rows put > 99% of their weight on one key and the median Jacobian norm falls to {:.1e} of its peak, so almost no gradient flows; with 1/√d_k the logits keep unit variance and the Jacobian norm stays between {:.3} and {:.3} for every d_k.",
-        fit.slope.point,
-        100.0 * last_unscaled_share,
-        fall.point,
-        smin,
-        smax
+        "The seed answer is right. Measured: Var(q·k) grows with slope {} in d_k on log-log axes (theory 1); without scaling, at d_k = {dk_max} {} of softmax rows put more than 99% of their weight on one key and the median Jacobian norm falls to {} of its peak, so almost no gradient flows; with 1/√d_k the logits keep unit variance and the Jacobian norm stays between {} and {} for every d_k.",
+        fmt::sig(fit.slope.point, 4),
+        fmt::percent(last_unscaled_share),
+        fmt::sig(fall.point, 2),
+        fmt::sig(smin, 3),
+        fmt::sig(smax, 3)
     ));
+    ctx.in_short(format!(
+        "With unit-variance components, q·k is a sum of d_k independent products, so its variance is d_k (measured slope {} on log-log axes). Large logits saturate the softmax: unscaled at d_k = {dk_max}, {} of rows put over 99% of their weight on one key and the gradient through the softmax falls to {} of its peak. Dividing by √d_k restores unit variance and keeps the gradient flat in d_k.",
+        fmt::sig(fit.slope.point, 4),
+        fmt::percent(last_unscaled_share),
+        fmt::sig(fall.point, 2)
+    ))?;
+    ctx.key_chart("jacobian.png");
+    ctx.section(
+        "Derivation, step by step, with the measured number beside each step",
+        derivation(
+            &moments,
+            fit.slope.point,
+            last_unscaled_share,
+            fall.point,
+            smin,
+            smax,
+            dk_max,
+        ),
+    );
     Ok(())
+}
+
+/// The derivation the question asks for, in GitHub math, each step beside its measurement.
+fn derivation(
+    moments: &[(usize, f64, f64)],
+    slope: f64,
+    saturated: f64,
+    fall: f64,
+    smin: f64,
+    smax: f64,
+    dk_max: usize,
+) -> String {
+    let at = |dk: usize| moments.iter().find(|m| m.0 == dk).copied();
+    let (d64, m64, v64) = at(64).unwrap_or(moments[moments.len() / 2]);
+    format!(
+        "1. Let $q, k \\in \\mathbb{{R}}^{{d_k}}$ have independent components with mean 0 and variance 1. Each product $q_i k_i$ has mean $\\mathbb{{E}}[q_i]\\,\\mathbb{{E}}[k_i] = 0$ and variance $\\mathbb{{E}}[q_i^2]\\,\\mathbb{{E}}[k_i^2] = 1$.\n\
+         2. The $d_k$ products are independent, so $\\mathbb{{E}}[q \\cdot k] = 0$ and $\\operatorname{{Var}}(q \\cdot k) = \\sum_i \\operatorname{{Var}}(q_i k_i) = d_k$. *Measured at d_k = {d64}: mean {}, variance {} (theory {d64}); the log-log slope of the variance over d_k = 4…{dk_max} is {} (theory 1).*\n\
+         3. Scaling by $1/\\sqrt{{d_k}}$ gives $\\operatorname{{Var}}(q \\cdot k / \\sqrt{{d_k}}) = d_k / d_k = 1$ for every $d_k$. *Measured at d_k = {d64}: {}.*\n\
+         4. The softmax $p = \\operatorname{{softmax}}(s)$ has Jacobian $J = \\partial p / \\partial s = \\operatorname{{diag}}(p) - p p^\\top$, with $\\lVert J \\rVert_F^2 = \\sum_i p_i^2 - 2 \\sum_i p_i^3 + (\\sum_i p_i^2)^2$ (checked against autograd in the unit test).\n\
+         5. As the logits' spread grows, $p$ tends to a one-hot vector $e_j$, and $J \\to \\operatorname{{diag}}(e_j) - e_j e_j^\\top = 0$: no gradient reaches the scores. *Measured unscaled at d_k = {dk_max}: {} of rows have largest weight > 0.99, and the median $\\lVert J \\rVert_F$ is {} of its peak.*\n\
+         6. Scaled, the logits have unit variance at every $d_k$, so the softmax stays away from one-hot. *Measured: median $\\lVert J \\rVert_F$ between {} and {} for every d_k from 4 to {dk_max}.*",
+        fmt::sig(m64, 3),
+        fmt::sig(v64, 4),
+        fmt::sig(slope, 4),
+        fmt::sig(v64 / d64 as f64, 4),
+        fmt::percent(saturated),
+        fmt::sig(fall, 2),
+        fmt::sig(smin, 3),
+        fmt::sig(smax, 3),
+    )
 }
 
 fn main() {

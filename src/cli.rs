@@ -14,8 +14,21 @@ use crate::registry;
 /// The seed used when none is given.
 pub const DEFAULT_SEED: u64 = 0;
 
+/// Where quick-mode output goes when no `--out` is given: a scratch folder that git
+/// ignores, so a quick run never overwrites the committed full-mode results.
+pub const QUICK_OUT: &str = "target/quick-results";
+
+/// Where full-mode output goes when no `--out` is given.
+pub const FULL_OUT: &str = "results";
+
+/// The results root for a run: `--out` if given, else by mode.
+pub fn out_dir(out: &Option<PathBuf>, quick: bool) -> PathBuf {
+    out.clone()
+        .unwrap_or_else(|| PathBuf::from(if quick { QUICK_OUT } else { FULL_OUT }))
+}
+
 #[derive(Parser, Debug)]
-#[command(disable_version_flag = true)]
+#[command(version)]
 pub struct ExpArgs {
     /// CI size: seconds instead of minutes (same claims, smaller budgets).
     #[arg(long)]
@@ -23,9 +36,10 @@ pub struct ExpArgs {
     /// Seed for every random number (data, weights, probes).
     #[arg(long, default_value_t = DEFAULT_SEED, value_name = "N")]
     pub seed: u64,
-    /// Results root; files go to OUT/<experiment>/.
-    #[arg(long, default_value = "results", value_name = "DIR")]
-    pub out: PathBuf,
+    /// Results root; files go to OUT/<experiment>/ [default: results, or
+    /// target/quick-results with --quick, so quick runs never overwrite committed results]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Print a clap error as one line (help and usage requests print in full, exit 0).
@@ -143,7 +157,7 @@ pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
     let args: ExpArgs = parse_or_exit(about);
     let code = match run_once(name, &args, run) {
         Ok(v) => {
-            print_summary(&v, &args.out.join(name));
+            print_summary(&v, &out_dir(&args.out, args.quick).join(name));
             0
         }
         Err(e) => {
@@ -157,7 +171,7 @@ pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
 fn run_once(name: &str, args: &ExpArgs, run: fn(&mut Ctx) -> Result<()>) -> Result<VerdictFile> {
     let q = registry::by_name(name).with_context(|| format!("{name} is not in the registry"))?;
     let mode = if args.quick { Mode::Quick } else { Mode::Full };
-    let mut ctx = Ctx::new(q, mode, args.seed, &args.out)?;
+    let mut ctx = Ctx::new(q, mode, args.seed, &out_dir(&args.out, args.quick))?;
     let t0 = Instant::now();
     match run(&mut ctx) {
         Ok(()) => ctx.finish(t0.elapsed().as_secs_f64()),

@@ -21,6 +21,7 @@ pub mod alloc;
 pub mod claim;
 pub mod cli;
 pub mod core;
+pub mod data;
 pub mod experiment;
 pub mod fmt;
 pub mod kit;

@@ -244,6 +244,23 @@ pub fn by_name(name: &str) -> Option<&'static Question> {
     QUESTIONS.iter().find(|q| q.experiment == name)
 }
 
+/// The question a user means by `name`: `q4`, `Q4`, `4`, `q04`, `q04_softmax_scaling`.
+pub fn resolve(name: &str) -> Option<&'static Question> {
+    let n = name.trim();
+    if let Some(q) = by_name(n) {
+        return Some(q);
+    }
+    let digits = n.strip_prefix(['q', 'Q']).unwrap_or(n);
+    let digits = digits.split('_').next().unwrap_or(digits);
+    let num: u32 = digits.parse().ok()?;
+    let q = QUESTIONS.iter().find(|q| q.number == num)?;
+    // `q04_other` names a different experiment: not a match.
+    if n.contains('_') && !q.experiment.starts_with(n) {
+        return None;
+    }
+    Some(q)
+}
+
 /// The experiments that exist (binaries built, results expected).
 pub fn implemented() -> impl Iterator<Item = &'static Question> {
     QUESTIONS.iter().filter(|q| q.implemented)
@@ -259,5 +276,15 @@ mod tests {
             assert!(!q.original.is_empty() && !q.seed_answer.is_empty());
         }
         assert_eq!(super::QUESTIONS.len(), 21);
+    }
+
+    #[test]
+    fn names_resolve() {
+        for n in ["q4", "Q4", "4", "q04", "q04_softmax_scaling", "04"] {
+            assert_eq!(super::resolve(n).map(|q| q.number), Some(4), "{n}");
+        }
+        for n in ["q99", "99", "q04_other", "x", ""] {
+            assert!(super::resolve(n).is_none(), "{n}");
+        }
     }
 }

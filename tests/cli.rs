@@ -55,8 +55,10 @@ fn unwritable_out_is_a_runtime_error() {
 
 #[test]
 fn unknown_experiment_is_an_error() {
-    let o = run("harness", &["run", "q99_nothing"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = run("harness", &["run", "q99"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run("harness", &["check", "q99_nothing"]);
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         one_line(&stderr(&o)) && stderr(&o).contains("unknown experiment"),
         "{}",
@@ -80,9 +82,21 @@ fn harness_run_plot_check_report_and_malformed_csv() {
     let _g = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_str().unwrap();
-    let o = run("harness", &["run", "q04", "--quick", "--out", out]);
+    let o = run("harness", &["run", "q4", "--quick", "--out", out]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Q4.1"));
+    // `run` rewrote the report for what it ran.
+    assert!(tmp.path().join("REPORT.md").exists());
+    // Named check: only Q4, with a count.
+    let o = run("harness", &["check", "4", "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 experiment,"));
+    // --json for other CI systems.
+    let o = run("harness", &["run", "Q4", "--quick", "--json", "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["experiments"][0]["experiment"], "q04_softmax_scaling");
     let dir = tmp.path().join("q04_softmax_scaling");
     std::fs::remove_file(dir.join("variance.png")).unwrap();
     // Only Q4 ran: check over everything must fail naming what is missing...
@@ -108,6 +122,17 @@ fn harness_run_plot_check_report_and_malformed_csv() {
     let rd = std::fs::read_to_string(&readme).unwrap();
     assert!(rd.contains("| Q4.1 |") || rd.contains("Q4.1"), "{rd}");
     assert!(!rd.contains("old"));
+    // Without --readme the README is left alone.
+    std::fs::write(
+        &readme,
+        "untouched\n<!-- verdicts:start -->\n<!-- verdicts:end -->\n",
+    )
+    .unwrap();
+    let o = run("harness", &["report", "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&readme)
+        .unwrap()
+        .starts_with("untouched"));
     assert!(tmp.path().join("summary.csv").exists());
     // plot redraws from the CSV on disk.
     let o = run("harness", &["plot", "--out", out]);
@@ -145,4 +170,53 @@ fn harness_run_plot_check_report_and_malformed_csv() {
         .code(),
         Some(1)
     );
+}
+
+#[test]
+fn every_binary_has_a_version() {
+    for name in ["harness", "q04_softmax_scaling"] {
+        let o = run(name, &["--version"]);
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains(env!("CARGO_PKG_VERSION")));
+    }
+}
+
+/// A quick run without --out writes to the scratch folder, never to results/.
+#[test]
+fn quick_runs_default_to_a_scratch_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(common::bin("q04_softmax_scaling"))
+        .arg("--quick")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tmp
+        .path()
+        .join("target/quick-results/q04_softmax_scaling/verdict.json")
+        .exists());
+    assert!(!tmp.path().join("results").exists());
+}
+
+/// Cargo.toml's [[bin]] entries are exactly the harness and the registry's experiments.
+#[test]
+fn cargo_bins_match_the_registry() {
+    let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let mut bins = vec![];
+    let mut in_bin = false;
+    for line in toml.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_bin = l == "[[bin]]";
+        } else if in_bin {
+            if let Some(v) = l.strip_prefix("name = ") {
+                bins.push(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    let mut want: Vec<String> = transformer_claims::registry::implemented()
+        .map(|q| q.experiment.to_string())
+        .collect();
+    want.insert(0, "harness".into());
+    assert_eq!(bins, want);
 }

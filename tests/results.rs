@@ -1,5 +1,5 @@
 //! The committed results: every implemented experiment has full-mode results under
-//! `results/`, and each claim there still has its expected verdict (`harness check`).
+//! `results/`, and each locked claim there still has its locked verdict (`harness check`).
 
 mod common;
 

