@@ -193,21 +193,8 @@ impl Rule {
         parts: &mut Vec<PartOutcome>,
     ) -> Result<Verdict, String> {
         let cond = self.condition();
-        let mut leaf = |of: &str, f: &dyn Fn(&Estimate) -> Verdict| -> Result<Verdict, String> {
-            let ests = lookup(of).ok_or_else(|| format!("no estimate of \"{of}\""))?;
-            if ests.is_empty() {
-                return Err(format!("no estimate of \"{of}\""));
-            }
-            let vs: Vec<Verdict> = ests.iter().map(f).collect();
-            for (e, v) in ests.iter().zip(&vs) {
-                parts.push(PartOutcome {
-                    quantity: of.to_string(),
-                    condition: cond.clone(),
-                    estimate: *e,
-                    verdict: *v,
-                });
-            }
-            Ok(combine_all(&vs))
+        let mut leaf = |of: &str, f: &dyn Fn(&Estimate) -> Verdict| {
+            leaf_verdict(of, &cond, f, lookup, &mut *parts)
         };
         match self {
             Rule::AtLeast { of, min } => leaf(of, &|e| side(e, |x| x >= *min, |x| x < *min)),
@@ -239,7 +226,6 @@ impl Rule {
                 }
             }),
             Rule::AllOf { parts: rs } => {
-                drop(leaf);
                 let vs = rs
                     .iter()
                     .map(|r| r.decide(lookup, parts))
@@ -247,7 +233,6 @@ impl Rule {
                 Ok(combine_all(&vs))
             }
             Rule::AnyOf { parts: rs } => {
-                drop(leaf);
                 let vs = rs
                     .iter()
                     .map(|r| r.decide(lookup, parts))
@@ -262,6 +247,30 @@ impl Rule {
             }
         }
     }
+}
+
+/// One condition on every estimate of `of`: each outcome is recorded in `parts`.
+fn leaf_verdict(
+    of: &str,
+    cond: &str,
+    f: &dyn Fn(&Estimate) -> Verdict,
+    lookup: &dyn Fn(&str) -> Option<Vec<Estimate>>,
+    parts: &mut Vec<PartOutcome>,
+) -> Result<Verdict, String> {
+    let ests = lookup(of).ok_or_else(|| format!("no estimate of \"{of}\""))?;
+    if ests.is_empty() {
+        return Err(format!("no estimate of \"{of}\""));
+    }
+    let vs: Vec<Verdict> = ests.iter().map(f).collect();
+    for (e, v) in ests.iter().zip(&vs) {
+        parts.push(PartOutcome {
+            quantity: of.to_string(),
+            condition: cond.to_string(),
+            estimate: *e,
+            verdict: *v,
+        });
+    }
+    Ok(combine_all(&vs))
 }
 
 /// "(a) x ≥ 1; (b) y ≤ 2": each part with its condition, and, for a gap, when it fails.
