@@ -188,7 +188,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.table("decay_gap.csv", &gap_rows)?;
     ctx.table("decay_gap_summary.csv", &gap_t)?;
     ctx.chart(
-        ChartSpec::hbars(
+        ChartSpec::bars(
             "decay_gap.png",
             "decay_gap_summary.csv",
             "Q11.1: gradient kept per block, residual stack minus its no-residual twin",
@@ -199,7 +199,10 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .name("decay_gap", "mean over seeds and L ≥ 8, 95% CI")
         .reference(0.01, "margin +0.01")
         .reference(-0.01, "refutation −0.01")
-        .labels("", "decades per block (> 0: residuals keep more gradient)"),
+        .labels(
+            "normalization (same in both stacks)",
+            "decades per block (> 0: residuals keep more)",
+        ),
     )?;
     ctx.decide(
         &q11::Q11_1,
@@ -280,7 +283,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.note(
         "Q11.1",
         format!(
-            "Gap per normalization (decades per block): {}. At L = {lmax} (median over seeds): {}. The token-specific part is the gradient at a block's input centred over positions: once the tokens have collapsed, attention is uniform and passes back only the token-mean part, and Q/K, which act only through the attention pattern, get no gradient; what block 1 receives is then a function of the token-mean gradient alone. Post-LN with residuals also fails to train at 8 blocks in Q11.L2.",
+            "Gap per normalization (decades per block): {}. At L = {lmax} (median over seeds): {}. The token-specific part is the gradient at a block's input centred over positions: once the tokens have collapsed, attention is uniform and passes back only the token-mean part, and Q/K, which act only through the attention pattern, get no gradient; what block 1 receives is then a function of the token-mean gradient alone. Post-LN with residuals also fails to train at 8 blocks in Q11.L2. Locked in full mode only: the Post-LN gap is small, and quick mode's 3 seeds cannot carry it (held-out quick seeds 1000–1004: inconclusive four times, supported once).",
             gap_text.join("; "),
             text.join(". ")
         ),
@@ -455,11 +458,17 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.literature("He et al. 2016 (ResNet): deeper plain networks have higher training error (degradation), which they argue is not caused by vanishing gradients since BN keeps forward/backward signals healthy; He et al. 2016b (identity mappings): with identity skips the gradient at any block contains the top gradient unchanged.");
     ctx.literature("Dong, Cordonnier & Loukas 2021: self-attention without skip connections loses rank doubly exponentially with depth; skip connections prevent the collapse. Xiong et al. 2020: in Post-LN the gradient of the lower layers is smaller than of the upper ones at initialization; Pre-LN keeps it level.");
     ctx.corrected_answer(format!(
-        "Both sublayers are wrapped as LN(x + Sublayer(x)), yes. Whether the residuals keep the gradient from vanishing depends on the normalization. Compared at equal weights, normalization and depth, a residual stack keeps {} decades per block more of its first/last gradient-norm ratio than its twin without residuals when there is no normalization (where the plain stack's ratio falls to {} at {lmax} blocks), {} in Pre-LN, and {} in Post-LN, where LayerNorm after every sum rescales the gradient either way (plain Post-LN ratio {} at {lmax} blocks). Only norms were measured: they do not show that what reaches block 1 is useful. What clearly breaks without residuals is the forward signal: the token representations collapse to rank 1 within a few blocks (rank residual {} after {rb} blocks), attention becomes uniform, and the token-specific part of the gradient falls to {} of it at the narrowest block of plain Post-LN (against {} with residuals), so block 1 learns from the token-mean signal alone; plain stacks then fail to learn even a previous-token task at 2 blocks, while residual stacks learn it. Residuals keep an identity path for signal and gradient and let each block learn a correction to it (the degradation problem of He et al. 2016); yet Post-LN with residuals still fails at {deepest} blocks at this budget (accuracy {}). Toy scale: d_model 32, up to {lmax} blocks, gradients at initialization.",
+        "Both sublayers are wrapped as LN(x + Sublayer(x)), yes. Whether the residuals keep the gradient from vanishing depends on the normalization. Compared at equal weights, normalization and depth, a residual stack keeps {} decades per block more of its first/last gradient-norm ratio than its twin without residuals when there is no normalization (where the plain stack's ratio falls to {} at {lmax} blocks), {} in Pre-LN, and {} {} in Post-LN ({}; plain Post-LN ratio {} at {lmax} blocks). Only norms were measured: they do not show that what reaches block 1 is useful. What clearly breaks without residuals is the forward signal: the token representations collapse to rank 1 within a few blocks (rank residual {} after {rb} blocks), attention becomes uniform, and the token-specific part of the gradient falls to {} of it at the narrowest block of plain Post-LN (against {} with residuals), so block 1 learns from the token-mean signal alone; plain stacks then fail to learn even a previous-token task at 2 blocks, while residual stacks learn it. Residuals keep an identity path for signal and gradient and let each block learn a correction to it (the degradation problem of He et al. 2016); yet Post-LN with residuals still fails at {deepest} blocks at this budget (accuracy {}). Toy scale: d_model 32, up to {lmax} blocks, gradients at initialization.",
         fmt::sig(gap_of(none), 2),
         fmt::sig(med(Variant::new(false, none), lmax, |r| r.all), 2),
         fmt::sig(gap_of(pre), 2),
         fmt::sig(gap_of(post), 2),
+        gaps.iter().find(|g| g.0 == post).map(|g| fmt::interval(g.1.lo, g.1.hi)).unwrap_or_default(),
+        match gaps.iter().find(|g| g.0 == post).map(|g| g.1) {
+            Some(e) if e.lo >= 0.01 => "a clear gap",
+            Some(e) if e.hi <= -0.01 => "the reverse of the claim",
+            _ => "too small to tell from 0 at the 0.01 margin",
+        },
         fmt::sig(med(plain_post, lmax, |r| r.all), 2),
         fmt::sig(rank_at(plain_post).point, 2),
         fmt::percent(med(plain_post, lmax, |r| r.token_share)),

@@ -15,9 +15,13 @@ use crate::core::max_abs_diff;
 use crate::core::model::{encoder, Encoder, EncoderConfig, PosKind};
 use crate::core::norm::{BatchNorm, Norm, NormKind};
 use crate::core::params::Params;
-use crate::kit::Grouped;
+use crate::experiment::Ctx;
+use crate::fmt::num;
+use crate::kit::{self, Grouped};
+use crate::output::table::Table;
 use crate::rng::{normal_vec, seeded, Rng64};
 use crate::stats;
+use crate::train::TrainConfig;
 use crate::train::{Batch, SeqModel, Task};
 
 /// A normalization arm, labelled in words.
@@ -471,6 +475,108 @@ impl Task for CountTask {
         }
         Batch::from_vecs(x, y, w, size, t, Some(lengths), dev)
     }
+}
+
+/// Q12.3's training grid: tasks × normalizations × learning rates, one-layer
+/// encoders, the same seeds for every arm.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainGrid {
+    pub tasks: Vec<CountTask>,
+    pub d_model: usize,
+    pub heads: usize,
+    pub layers: usize,
+    /// Each arm gets the rate with the best mean area under its accuracy curve.
+    pub lrs: Vec<f64>,
+    pub train: TrainConfig,
+}
+
+/// Per-run metrics by arm label ("task, norm, lr = x"), the best rate's label per
+/// (task, norm), and the grid as a table.
+pub struct GridResult {
+    pub auc: Grouped,
+    pub acc: Grouped,
+    best: Vec<((String, String), String)>,
+    pub lr_table: Table,
+}
+
+impl GridResult {
+    /// The arm label of `arm` on `task` at its best learning rate.
+    pub fn best(&self, task: &CountTask, arm: Arm) -> &str {
+        let key = (task.name.to_string(), arm.to_string());
+        self.best
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, l)| l.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// Train every task × normalization × learning rate over `seeds` (writes the
+/// `training_*.csv` files) and pick each arm's best rate.
+pub fn train_grid(ctx: &Ctx, g: &TrainGrid, seeds: &[u64]) -> Result<GridResult> {
+    let runs: Vec<(usize, Arm, f64)> = (0..g.tasks.len())
+        .flat_map(|t| {
+            Arm::ALL
+                .iter()
+                .flat_map(move |&a| g.lrs.iter().map(move |&lr| (t, a, lr)))
+        })
+        .collect();
+    let label = |&(t, a, lr): &(usize, Arm, f64)| format!("{}, {a}, lr = {}", g.tasks[t], num(lr));
+    let labels: Vec<String> = runs.iter().map(label).collect();
+    let sw = kit::sweep(
+        ctx,
+        "training four norms × rates",
+        &labels,
+        seeds,
+        |l, seed| {
+            let (t, a, lr) = runs[labels.iter().position(|x| x == l).expect("arm")];
+            let p = Params::new(seed);
+            let m = PaddedEncoder::new(&g.tasks[t], a, g.d_model, g.heads, g.layers, &p)?;
+            let tc = TrainConfig {
+                lr,
+                ..g.train.clone()
+            };
+            Ok(crate::train::trainer::train(
+                &m,
+                &p,
+                &g.tasks[t],
+                &tc,
+                seed,
+            )?)
+        },
+    )?;
+    sw.write(ctx, "training", "arm")?;
+    let (auc, acc) = (sw.metric(|l| l.auc()), sw.metric(|l| l.final_acc()));
+    let mut lr_table = Table::new(&["task", "norm", "lr", "mean_auc", "mean_final_acc", "best"]);
+    let mut best = vec![];
+    for (ti, task) in g.tasks.iter().enumerate() {
+        for a in Arm::ALL {
+            let cands: Vec<String> = runs
+                .iter()
+                .filter(|r| r.0 == ti && r.1 == a)
+                .map(label)
+                .collect();
+            let means: Vec<f64> = cands.iter().map(|l| stats::mean(auc.get(l))).collect();
+            let b = (0..means.len()).fold(0, |m, i| if means[i] > means[m] { i } else { m });
+            for (i, (l, lr)) in cands.iter().zip(&g.lrs).enumerate() {
+                lr_table.push(crate::row![
+                    task.name,
+                    a.to_string(),
+                    *lr,
+                    means[i],
+                    stats::mean(acc.get(l)),
+                    i == b
+                ]);
+            }
+            best.push(((task.name.to_string(), a.to_string()), cands[b].clone()));
+        }
+    }
+    Ok(GridResult {
+        auc,
+        acc,
+        best,
+        lr_table,
+    })
 }
 
 /// The core encoder with a padding mask and the real-token indicator for masked BN.

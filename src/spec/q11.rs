@@ -36,7 +36,9 @@ pub const Q11_1: ClaimSpec = ClaimSpec {
     metric: t(DECAY_GAP),
     rule: Rule::gap(DECAY_GAP, 0.01, 0.01),
     literature: Prior::supported("He et al. 2016b (identity mappings), section 3; Xiong et al. 2020 (Post-LN gradients shrink towards the input)"),
-    lock: Lock::both(Verdict::Inconclusive),
+    // Full mode only: on held-out quick seeds 1000–1004 (3 seeds each) the Post-LN gap
+    // came out inconclusive four times and supported once (seed 1004).
+    lock: Lock::full_only(Verdict::Inconclusive),
     revised: None,
 };
 
