@@ -380,7 +380,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ChartSpec::bars(
             "training_gaps.png",
             "training_gaps.csv",
-            "LayerNorm minus each other arm, each at its best learning rate (paired by seed)",
+            "Q12.3: LayerNorm minus each other norm, each at its best rate",
             "comparison",
             &["auc_gap"],
         )
@@ -390,7 +390,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .reference(-0.02, "refutation −0.02")
         .labels(
             "",
-            "gap in area under the accuracy curve (95% CI; > 0 favours LayerNorm)",
+            "accuracy-area gap (95% CI, > 0: LayerNorm ahead)",
         ),
     )?;
     ctx.chart(
@@ -405,6 +405,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             &["auc", "final_acc"],
         )
         .interval("auc", "auc_lo", "auc_hi")
+        .interval("final_acc", "final_acc_lo", "final_acc_hi")
         .series("norm")
         .y_range(0.0, 1.0)
         .name("auc", "area under the curve")
@@ -428,7 +429,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         })
         .collect();
     ctx.note("Q12.3", format!(
-        "Scope: one Post-LN layer, d_model {}, batch {}, {} steps, {} seeds, learning rates {} (best per arm by mean area: {}). {}. LayerNorm against no norm is the control: where LayerNorm does not beat no norm either, the task does not reward normalization at all. Shen et al. trace BatchNorm's deficit to batch statistics that fluctuate over long training of deep models; a one-layer toy shows at most the first step of that mechanism. Locked in full mode only: quick mode's 3 seeds × 100 steps cannot carry the claim (held-out quick seeds came out inconclusive).",
+        "Scope: one Post-LN layer, d_model {}, batch {}, {} steps, {} seeds, learning rates {} (best per arm by mean area: {}). {}. LayerNorm against no norm is the control: where LayerNorm does not beat no norm either, the task does not reward normalization at all. Shen et al. trace BatchNorm's deficit to batch statistics that fluctuate over long training of deep models; a one-layer toy shows at most the first step of that mechanism. Locked in full mode only: quick mode's 3 seeds × 100 steps cannot carry the claim (held-out quick seeds 1000–1004: inconclusive four times, refuted once).",
         cfg.grid.d_model, cfg.grid.train.batch, cfg.grid.train.steps, cfg.seeds,
         cfg.grid.lrs.iter().map(|x| fmt::num(*x)).collect::<Vec<_>>().join(", "),
         best_lrs.join("; "), gap_text.join("; ")

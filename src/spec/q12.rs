@@ -64,7 +64,7 @@ pub const Q12_3: ClaimSpec = ClaimSpec {
     rule: Rule::gap(AUC_GAP, 0.02, 0.02),
     literature: Prior::open("Shen et al. 2020 (PowerNorm), sections 3–4: naive BatchNorm falls behind LayerNorm in Transformers on translation and language modelling, which they trace to batch statistics fluctuating over training at scale; a one-layer toy cannot show that regime"),
     // Full mode only: quick mode's 3 seeds × 100 steps cannot carry it (held-out quick
-    // seeds came out inconclusive).
+    // seeds 1000–1004: inconclusive four times, refuted once).
     lock: Lock::full_only(Verdict::Refuted),
     revised: None,
 };
