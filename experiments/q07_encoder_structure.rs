@@ -76,11 +76,17 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let mut layer_t = Table::new(&["part", "params", "millions"]);
     for (name, c) in [
         ("multi-head attention (4d² + 4d)", setup::attn_closed(d)),
-        ("feed-forward (2·d·d_ff + d_ff + d)", setup::ffn_closed(d, dff)),
+        (
+            "feed-forward (2·d·d_ff + d_ff + d)",
+            setup::ffn_closed(d, dff),
+        ),
         ("two LayerNorms (4d)", 4 * d),
         ("encoder layer, built", counts.encoder_layer),
         ("encoder layer, closed form", enc_closed),
-        ("encoder layer + an extra d×d layer", enc_closed + setup::extra_fc(d)),
+        (
+            "encoder layer + an extra d×d layer",
+            enc_closed + setup::extra_fc(d),
+        ),
         ("decoder layer, built", counts.decoder_layer),
     ] {
         layer_t.push(row![name, c, c as f64 / 1e6]);
@@ -88,11 +94,20 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.table("layer_params.csv", &layer_t)?;
     let mut model = Table::new(&["component", "params", "millions"]);
     for (name, c) in [
-        ("encoder stack (6 layers)", (n * counts.encoder_layer) as f64),
-        ("decoder stack (6 layers)", (n * counts.decoder_layer) as f64),
+        (
+            "encoder stack (6 layers)",
+            (n * counts.encoder_layer) as f64,
+        ),
+        (
+            "decoder stack (6 layers)",
+            (n * counts.decoder_layer) as f64,
+        ),
         ("shared embedding 37,000 × 512", counts.embedding as f64),
         ("full model, one shared embedding", counts.tied as f64),
-        ("full model, untied embeddings and output", counts.untied as f64),
+        (
+            "full model, untied embeddings and output",
+            counts.untied as f64,
+        ),
         ("paper (Table 3, base)", cfg.paper_params),
     ] {
         model.push(row![name, c, c / 1e6]);
@@ -140,8 +155,16 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         summary.push(row![*name, m]);
     }
     ctx.table("probes_summary.csv", &summary)?;
-    let claimed_diff = rows.iter().filter(|r| r.is_claimed).map(|r| r.max_abs_diff).fold(0.0, f64::max);
-    let wrong_diff = rows.iter().filter(|r| !r.is_claimed).map(|r| r.max_abs_diff).fold(f64::INFINITY, f64::min);
+    let claimed_diff = rows
+        .iter()
+        .filter(|r| r.is_claimed)
+        .map(|r| r.max_abs_diff)
+        .fold(0.0, f64::max);
+    let wrong_diff = rows
+        .iter()
+        .filter(|r| !r.is_claimed)
+        .map(|r| r.max_abs_diff)
+        .fold(f64::INFINITY, f64::min);
 
     ctx.chart(
         ChartSpec::hbars(
@@ -185,7 +208,11 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     // Verdicts, by the rules declared in src/spec/q07.rs.
     let ratio = counts.tied as f64 / cfg.paper_params;
     let mismatch = counts.encoder_layer.abs_diff(enc_closed) + counts.unexplained;
-    let unequal = stack.per_layer.iter().filter(|&&k| k != counts.encoder_layer).count();
+    let unequal = stack
+        .per_layer
+        .iter()
+        .filter(|&&k| k != counts.encoder_layer)
+        .count();
     ctx.decide(
         &q07::Q7_1,
         Evidence::new()

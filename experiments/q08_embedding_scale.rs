@@ -89,7 +89,14 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let mut worst_glorot: f64 = 0.0;
     for &vv in &cfg.vocabs {
         for &d in &cfg.ds {
-            let e = setup::matrix_variance(&mut rng, InitKind::Xavier, vv, d, cfg.sample_rows, cfg.groups);
+            let e = setup::matrix_variance(
+                &mut rng,
+                InitKind::Xavier,
+                vv,
+                d,
+                cfg.sample_rows,
+                cfg.groups,
+            );
             let g = 2.0 / (vv + d) as f64;
             let vd = e.scaled(d as f64);
             kit::push_estimates(&mut var_t, row![vv, d, g * d as f64], &[vd]);
@@ -105,14 +112,16 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     // Q8.2 and Q8.L1: N(0, 1/d) variance × d and the embedding/PE norm ratio, per d.
     let mut sc = kit::estimate_table(&["init", "d"], &["var_times_d"]);
     let mut nr = kit::estimate_table(&["variant", "d"], &["emb_over_pe"]);
-    let (mut normal, mut bal_scaled, mut bal_unscaled, mut xavier_ratio) = (vec![], vec![], vec![], vec![]);
+    let (mut normal, mut bal_scaled, mut bal_unscaled, mut xavier_ratio) =
+        (vec![], vec![], vec![], vec![]);
     for &d in cfg.ds.iter().rev() {
         let pe = setup::pe_norm(cfg.pe_positions, d);
         if (pe.mean_square - 0.5).abs() > 0.01 {
             bail!("sinusoidal PE mean square {}, expected 1/2", pe.mean_square);
         }
         for init in [InitKind::Xavier, InitKind::NormalInvD] {
-            let s = setup::matrix_variance(&mut rng, init, v, d, cfg.sample_rows, cfg.groups).scaled(d as f64);
+            let s = setup::matrix_variance(&mut rng, init, v, d, cfg.sample_rows, cfg.groups)
+                .scaled(d as f64);
             kit::push_estimates(&mut sc, row![init.to_string(), d], &[s]);
             let norms = setup::row_norms(&mut rng, init, cfg.norm_rows, v, d);
             let ratio = stats::mean_ci(&norms, 0.95).scaled(1.0 / pe.mean_norm);
@@ -144,14 +153,31 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     };
     let seeds = train::seeds::seed_list(ctx.seed, cfg.seeds);
     let arms = [Scaling::Unscaled, Scaling::Scaled];
-    let sw = kit::sweep(ctx, "training with and without the scale", &arms, &seeds, |&arm, s| {
-        let p = Params::new(s);
-        let m = setup::model(cfg.model, &task, arm, &p)?;
-        Ok(train::trainer::train_with(&m, &p, &task, &cfg.train, s, |_| {})?)
-    })?;
+    let sw = kit::sweep(
+        ctx,
+        "training with and without the scale",
+        &arms,
+        &seeds,
+        |&arm, s| {
+            let p = Params::new(s);
+            let m = setup::model(cfg.model, &task, arm, &p)?;
+            Ok(train::trainer::train_with(
+                &m,
+                &p,
+                &task,
+                &cfg.train,
+                s,
+                |_| {},
+            )?)
+        },
+    )?;
     sw.write(ctx, "training", "scaling")?;
-    let auc_gap = sw.metric(|l| l.auc()).paired(Scaling::Scaled, Scaling::Unscaled);
-    let acc_gap = sw.metric(|l| l.final_acc()).paired(Scaling::Scaled, Scaling::Unscaled);
+    let auc_gap = sw
+        .metric(|l| l.auc())
+        .paired(Scaling::Scaled, Scaling::Unscaled);
+    let acc_gap = sw
+        .metric(|l| l.final_acc())
+        .paired(Scaling::Scaled, Scaling::Unscaled);
     let early = |l: &TrainLog| l.eval.iter().take(5).map(|e| e.2).sum::<f64>() / 5.0;
     let early_gap = sw.metric(early).paired(Scaling::Scaled, Scaling::Unscaled);
     let mut gaps = kit::estimate_table(&["measure"], &["gap"]);
@@ -231,7 +257,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         &q08::Q8_1,
         Evidence::new().with_all(q08::XAVIER_VAR_TIMES_D, xavier.iter().map(|(_, e)| *e)),
     )?;
-    let (lo, hi) = xavier.iter().fold((f64::INFINITY, 0f64), |(a, b), (_, e)| (a.min(e.point), b.max(e.point)));
+    let (lo, hi) = xavier.iter().fold((f64::INFINITY, 0f64), |(a, b), (_, e)| {
+        (a.min(e.point), b.max(e.point))
+    });
     ctx.note(
         "Q8.1",
         format!(
@@ -239,7 +267,10 @@ fn run(ctx: &mut Ctx) -> Result<()> {
             fmt::percent(worst_glorot), fmt::interval(lo, hi), fmt::sig(2.0 * d_last as f64 / (v + d_last) as f64, 3)
         ),
     )?;
-    ctx.decide(&q08::Q8_2, Evidence::new().with_all(q08::NORMAL_VAR_TIMES_D, normal.iter().copied()))?;
+    ctx.decide(
+        &q08::Q8_2,
+        Evidence::new().with_all(q08::NORMAL_VAR_TIMES_D, normal.iter().copied()),
+    )?;
     ctx.decide(&q08::Q8_3, Evidence::new().with(q08::AUC_GAP, auc_gap))?;
     ctx.note(
         "Q8.3",

@@ -169,14 +169,33 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .iter()
         .map(|&k| setup::fit_linear_map(&mut rfit, d, k, cfg.fit_range, cfg.fit_points))
         .collect::<Result<Vec<_>>>()?;
-    let mut fit_t = Table::new(&["k", "fit_residual", "heldout_residual", "max_deviation_from_rotation"]);
+    let mut fit_t = Table::new(&[
+        "k",
+        "fit_residual",
+        "heldout_residual",
+        "max_deviation_from_rotation",
+    ]);
     for f in &fits {
-        fit_t.push(row![f.k, f.fit_residual, f.heldout_residual, f.rotation_deviation]);
+        fit_t.push(row![
+            f.k,
+            f.fit_residual,
+            f.heldout_residual,
+            f.rotation_deviation
+        ]);
     }
     ctx.table("linear_map_fit.csv", &fit_t)?;
-    let worst_res = fits.iter().map(|f| f.fit_residual.max(f.heldout_residual)).fold(0.0, f64::max);
-    let worst_rot = fits.iter().map(|f| f.rotation_deviation).fold(0.0, f64::max);
-    ctx.decide(&q09::Q9_L1, Evidence::new().exact(q09::FIT_RESIDUAL, worst_res))?;
+    let worst_res = fits
+        .iter()
+        .map(|f| f.fit_residual.max(f.heldout_residual))
+        .fold(0.0, f64::max);
+    let worst_rot = fits
+        .iter()
+        .map(|f| f.rotation_deviation)
+        .fold(0.0, f64::max);
+    ctx.decide(
+        &q09::Q9_L1,
+        Evidence::new().exact(q09::FIT_RESIDUAL, worst_res),
+    )?;
     ctx.note(
         "Q9.L1",
         format!(
@@ -218,8 +237,16 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     ctx.table("projected_deviation.csv", &proj_t)?;
     let (pa, pp) = (stats::mean_ci(&pasym, 0.95), stats::mean_ci(&ppdep, 0.95));
     let mut dev_sum = kit::estimate_table(&["codes"], &["asymmetry", "p_dependence"]);
-    kit::push_estimates(&mut dev_sum, vec!["raw PE".into()], &[Estimate::exact(raw_asym), Estimate::exact(raw_pdep)]);
-    kit::push_estimates(&mut dev_sum, vec!["after random W_Q, W_K".into()], &[pa, pp]);
+    kit::push_estimates(
+        &mut dev_sum,
+        vec!["raw PE".into()],
+        &[Estimate::exact(raw_asym), Estimate::exact(raw_pdep)],
+    );
+    kit::push_estimates(
+        &mut dev_sum,
+        vec!["after random W_Q, W_K".into()],
+        &[pa, pp],
+    );
     ctx.table("direction_summary.csv", &dev_sum)?;
     ctx.chart(
         ChartSpec::line(

@@ -388,10 +388,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         .series("task")
         .reference(0.02, "margin +0.02")
         .reference(-0.02, "refutation −0.02")
-        .labels(
-            "",
-            "accuracy-area gap (95% CI, > 0: LayerNorm ahead)",
-        ),
+        .labels("", "accuracy-area gap (95% CI, > 0: LayerNorm ahead)"),
     )?;
     ctx.chart(
         ChartSpec::bars(

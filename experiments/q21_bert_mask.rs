@@ -85,7 +85,9 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         };
         let params = Params::new(seed);
         let net = build(s, &sizes, &params)?;
-        Ok(train::trainer::train(&net, &params, &task, &cfg.train, seed)?)
+        Ok(train::trainer::train(
+            &net, &params, &task, &cfg.train, seed,
+        )?)
     })?;
     sw.write(ctx, "training", "setting")?;
     let acc = sw.metric(|l| l.final_acc());

@@ -11,13 +11,12 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::claim::{self, ClaimResult, ClaimSpec, Evidence, Kind};
+use crate::claim::{self, ClaimResult, ClaimSpec, Evidence};
 use crate::output::atomic;
 use crate::output::chart::{self, ChartSpec};
 use crate::output::table::Table;
 use crate::registry::Question;
-use crate::stats::IntervalKind;
-use crate::verdict::{Answer, Claim, Verdict};
+use crate::verdict::{Answer, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -204,34 +203,6 @@ impl Ctx {
             }
             None => bail!("note for {id}, which is not decided yet"),
         }
-    }
-
-    /// Old-style claim (decided in the experiment); converted until every
-    /// experiment decides through its spec.
-    pub fn claim(&mut self, c: Claim) {
-        let exact = c.ci[0] == c.ci[1];
-        self.claims.push(ClaimResult {
-            id: c.id,
-            statement: c.statement,
-            kind: Kind::Measured,
-            metric: c.metric,
-            estimate: c.estimate,
-            interval: c.ci,
-            interval_kind: if exact {
-                IntervalKind::Exact
-            } else {
-                IntervalKind::Ci95
-            },
-            n: 0,
-            rule: c.threshold,
-            verdict: c.verdict,
-            locked: Some(c.expected),
-            literature: c.literature,
-            literature_source: String::new(),
-            revised: None,
-            parts: vec![],
-            note: c.note,
-        });
     }
 
     pub fn answer(&mut self, a: Answer) {

@@ -38,7 +38,7 @@ pub mod verdict;
 
 /// What most experiments need, in one import.
 pub mod prelude {
-    pub use crate::claim::{ClaimSpec, Evidence, Kind};
+    pub use crate::claim::{ClaimSpec, Evidence, Kind, Rule};
     pub use crate::core::*;
     pub use crate::experiment::{Ctx, Mode};
     pub use crate::kit::{self, Grouped};
@@ -47,7 +47,7 @@ pub mod prelude {
     pub use crate::rng::{seeded, Rng64};
     pub use crate::stats::IntervalKind;
     pub use crate::stats::{self, Estimate};
-    pub use crate::verdict::{Answer, Claim, Rule, Verdict};
+    pub use crate::verdict::{Answer, Verdict};
     pub use anyhow::{bail, Context as _, Result};
     pub use candle_core::{DType, Device, IndexOp, Module, Tensor, Var, D};
     pub use serde::Serialize;

@@ -623,7 +623,10 @@ fn spec(which: &[String], json: bool) -> Result<bool> {
             println!("  - Rule: {}", c.rule.describe());
             println!(
                 "  - Literature: {} — {}",
-                c.literature.verdict.map(|v| v.as_str()).unwrap_or("no prediction"),
+                c.literature
+                    .verdict
+                    .map(|v| v.as_str())
+                    .unwrap_or("no prediction"),
                 c.literature.source
             );
             println!(

@@ -281,9 +281,17 @@ fn lettered(parts: &[Rule]) -> String {
         .map(|(i, p)| {
             let letter = (b'a' + (i % 26) as u8) as char;
             match p {
-                Rule::Gap { .. } => format!("({letter}) {}, failing if {}", p.condition(), p.refutation()),
+                Rule::Gap { .. } => format!(
+                    "({letter}) {}, failing if {}",
+                    p.condition(),
+                    p.refutation()
+                ),
                 Rule::AllOf { .. } | Rule::AnyOf { .. } => {
-                    format!("({letter}) {}, failing if {}", p.condition(), p.refutation())
+                    format!(
+                        "({letter}) {}, failing if {}",
+                        p.condition(),
+                        p.refutation()
+                    )
                 }
                 _ => format!("({letter}) {}", p.condition()),
             }
@@ -395,7 +403,9 @@ mod tests {
             r.describe(),
             "Supported if all of these hold, each on its whole interval: (a) a ≥ 1; (b) b ≤ 0.1; refuted if any one fails on its whole interval; otherwise inconclusive."
         );
-        assert!(Rule::at_least("a", 1.0).describe().contains("refuted if a < 1"));
+        assert!(Rule::at_least("a", 1.0)
+            .describe()
+            .contains("refuted if a < 1"));
         assert_eq!(r.quantities(), vec!["a", "b"]);
         assert!(Rule::at_least("c", 1.0).decide(&look, &mut vec![]).is_err());
     }

@@ -222,9 +222,11 @@ pub fn fit_linear_map(
     range: usize,
     points: usize,
 ) -> Result<MapFit> {
-    let mut draw = |n: usize| -> Vec<f64> { (0..n).map(|_| rng.gen_range(0..range) as f64).collect() };
+    let mut draw =
+        |n: usize| -> Vec<f64> { (0..n).map(|_| rng.gen_range(0..range) as f64).collect() };
     let (ptrain, ptest) = (draw(points), draw(points));
-    let codes = |ps: &[f64], off: f64| -> Vec<Vec<f64>> { ps.iter().map(|&p| pe64(p + off, d)).collect() };
+    let codes =
+        |ps: &[f64], off: f64| -> Vec<Vec<f64>> { ps.iter().map(|&p| pe64(p + off, d)).collect() };
     let (a, b) = (codes(&ptrain, 0.0), codes(&ptrain, k as f64));
     let x = lstsq(&a, &b)?; // PE(p+k)ᵀ ≈ PE(p)ᵀ X, so M_k = Xᵀ
     let fit_residual = rel_residual(&a, &b, &x);
@@ -284,10 +286,16 @@ impl DotCurves {
 }
 
 /// The curves from the core's f32 table, optionally through W_Q, W_K (d×d, row-major).
-pub fn dot_curves(d: usize, bases: &[usize], kmax: usize, w: Option<(&[f32], &[f32])>) -> DotCurves {
+pub fn dot_curves(
+    d: usize,
+    bases: &[usize],
+    kmax: usize,
+    w: Option<(&[f32], &[f32])>,
+) -> DotCurves {
     let pmax = *bases.iter().max().expect("base positions");
     let tab = sinusoidal_values(pmax + kmax + 1, d);
-    let code = |p: usize| -> Vec<f64> { tab[p * d..(p + 1) * d].iter().map(|&v| v as f64).collect() };
+    let code =
+        |p: usize| -> Vec<f64> { tab[p * d..(p + 1) * d].iter().map(|&v| v as f64).collect() };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let matvec = |m: &[f32], v: &[f64]| -> Vec<f64> {
         (0..d)
@@ -352,7 +360,12 @@ mod tests {
     fn closed_form_distance_matches_codes() {
         let d = 16;
         let (a, b) = (pe64(3.0, d), pe64(10.0, d));
-        let direct = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+        let direct = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt();
         assert!((direct - code_distance_closed(&omegas(d), 7.0)).abs() < 1e-12);
     }
 }

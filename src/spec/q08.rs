@@ -21,7 +21,8 @@ pub const NORMAL_VAR_TIMES_D: &str =
 pub const AUC_GAP: &str =
     "reversal task: paired gap in area under the held-out accuracy curve, × √d_model − no scale";
 /// With the scale, N(0, 1/d): ‖embedding row‖ / ‖PE row‖, at each d.
-pub const SCALED_RATIO: &str = "with the √d scale, N(0, 1/d): ‖embedding row‖ / ‖PE row‖, at each d";
+pub const SCALED_RATIO: &str =
+    "with the √d scale, N(0, 1/d): ‖embedding row‖ / ‖PE row‖, at each d";
 /// Without the scale, N(0, 1/d): ‖embedding row‖ / ‖PE row‖, at each d.
 pub const UNSCALED_RATIO: &str =
     "without the scale, N(0, 1/d): ‖embedding row‖ / ‖PE row‖, at each d";

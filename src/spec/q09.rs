@@ -25,8 +25,7 @@ pub const RAW_P_DEPENDENCE: &str = "raw codes: dependence of PE(p)·PE(p+k) on p
 /// After random W_Q, W_K: mean asymmetry over draws.
 pub const PROJECTED_ASYMMETRY: &str = "after random W_Q, W_K: asymmetry in ±k (mean over draws)";
 /// After random W_Q, W_K: mean p-dependence over draws.
-pub const PROJECTED_P_DEPENDENCE: &str =
-    "after random W_Q, W_K: dependence on p (mean over draws)";
+pub const PROJECTED_P_DEPENDENCE: &str = "after random W_Q, W_K: dependence on p (mean over draws)";
 
 pub const Q9_1: ClaimSpec = ClaimSpec {
     id: t("Q9.1"),

@@ -9,7 +9,8 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, ensure_font, legend, log_ticks, ref_color, range, split, tick, tick_linear, Swatch, FONT, SIZE,
+    color, ensure_font, legend, log_ticks, range, ref_color, split, tick, tick_linear, Swatch,
+    FONT, SIZE,
 };
 use super::{ChartKind, ChartSpec, Series};
 
@@ -65,7 +66,11 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
         entries.push((r.label.clone(), Swatch::Reference(ref_color(i))));
     }
     // The title spans the whole width (legend panel included), smaller when long.
-    let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
+    let title_size = if spec.title.chars().count() > 72 {
+        16
+    } else {
+        20
+    };
     let body = root
         .titled(&spec.title, (FONT, title_size))
         .map_err(|e| anyhow!("{e}"))?;

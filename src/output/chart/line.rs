@@ -8,8 +8,8 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, dashed, draw_marker, ensure_font, legend, log_ticks, ref_color, marker, range, split, tick, tick_linear, Swatch,
-    FONT, SIZE,
+    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, ref_color, split,
+    tick, tick_linear, Swatch, FONT, SIZE,
 };
 use super::{ChartSpec, Series};
 
@@ -56,15 +56,17 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
         entries.push((r.label.clone(), Swatch::Reference(ref_color(i))));
     }
     // The title spans the whole width (legend panel included), smaller when long.
-    let title_size = if spec.title.chars().count() > 72 { 16 } else { 20 };
+    let title_size = if spec.title.chars().count() > 72 {
+        16
+    } else {
+        20
+    };
     let body = root
         .titled(&spec.title, (FONT, title_size))
         .map_err(|e| anyhow!("{e}"))?;
     let (plot, panel) = split(&body, entries.len());
     let mut b = ChartBuilder::on(&plot);
-    b.margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(78);
+    b.margin(16).x_label_area_size(48).y_label_area_size(78);
     let xfmt = move |v: &f64| {
         if integer_x && !spec.x_log && v.fract().abs() > 1e-9 {
             String::new()
