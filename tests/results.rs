@@ -22,3 +22,67 @@ fn committed_results_pass_check() {
         );
     }
 }
+
+/// Every Markdown table row has as many cells as its header (escaped `\|` is not a
+/// cell boundary).
+fn check_tables(name: &str, text: &str) {
+    let cells = |line: &str| {
+        let l = line.replace("\\|", "");
+        l.trim().trim_matches('|').split('|').count()
+    };
+    let mut header: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if !t.starts_with('|') {
+            header = None;
+            continue;
+        }
+        match header {
+            None => header = Some(cells(t)),
+            Some(h) => assert_eq!(
+                cells(t),
+                h,
+                "{name} line {}: {} cells under a {h}-cell header: {t}",
+                i + 1,
+                cells(t)
+            ),
+        }
+    }
+}
+
+/// The committed report and README: tables well formed, numbers in one notation,
+/// no internal names.
+#[test]
+fn report_and_readme_read_well() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in ["results/REPORT.md", "README.md"] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        check_tables(f, &text);
+        for bad in [
+            "0e0",
+            "0.0003333",
+            "<= 0.000000001",
+            "thread(s)",
+            "PreLn",
+            "PostLn",
+            "core's guard",
+            "CLAIMS.md",
+        ] {
+            assert!(!text.contains(bad), "{f} contains {bad:?}");
+        }
+    }
+    let report = std::fs::read_to_string(root.join("results/REPORT.md")).unwrap();
+    assert_eq!(
+        report.matches("**In short:**").count(),
+        21,
+        "one in-short answer per question"
+    );
+    assert!(report.contains("## Scope and limitations"));
+    for p in report.split("**In short:** ").skip(1) {
+        let para = p.lines().next().unwrap_or("");
+        assert!(
+            para.split_whitespace().count() <= 80,
+            "in-short over 80 words: {para}"
+        );
+    }
+}

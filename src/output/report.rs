@@ -430,6 +430,7 @@ pub fn write_report(out: &Path) -> Result<String> {
         }
         let _ = writeln!(s, "</details>");
     }
+    changes(&mut s, &all);
     scope(&mut s, &all);
     if out.join("perf/charts.json").exists() {
         let _ = writeln!(s, "\n## Speed of the model core\n");
@@ -443,6 +444,28 @@ pub fn write_report(out: &Path) -> Result<String> {
     }
     atomic::write(&out.join("REPORT.md"), s.as_bytes())?;
     Ok(s)
+}
+
+/// Claims redesigned after review: verdict before, verdict now, why.
+fn changes(s: &mut String, all: &[VerdictFile]) {
+    let _ = writeln!(s, "\n## What changed after review\n");
+    let _ = writeln!(
+        s,
+        "Claims whose design changed after a review of every claim against its seed answer and the literature. Each new rule was frozen before the full run that decided it; where a rule changed after data, the claim is marked revised and both verdicts are shown in its section.\n"
+    );
+    let _ = writeln!(s, "| claim | before | now | why |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    for c in crate::spec::CHANGES {
+        let now = all
+            .iter()
+            .flat_map(|v| v.claims.iter().map(move |c| (v.question, c)))
+            .find(|(_, r)| r.id == c.id);
+        let (link, verdict) = match now {
+            Some((q, r)) => (format!("[{}](#q{q})", c.id), r.verdict.as_str()),
+            None => (c.id.to_string(), "—"),
+        };
+        let _ = writeln!(s, "| {link} | {} | {verdict} | {} |", c.before, cell(c.why));
+    }
 }
 
 /// The `## Scope and limitations` section.

@@ -16,7 +16,6 @@ use super::{ChartKind, ChartSpec, Series};
 
 pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<()> {
     ensure_font();
-    let horizontal = spec.kind == ChartKind::HBars;
     let mut cats: Vec<String> = vec![];
     for s in series {
         for x in &s.x {
@@ -25,6 +24,13 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             }
         }
     }
+    // Category labels that would run into each other under vertical bars (about 7 px
+    // a character in a slot of ~540/n px) are laid out horizontally instead.
+    let slot = 540.0 / cats.len().max(1) as f64;
+    let too_long = cats
+        .iter()
+        .any(|c| c.chars().count() as f64 * 7.0 > slot - 6.0);
+    let horizontal = spec.kind == ChartKind::HBars || too_long;
     let k = series.len().max(1) as f64;
     let yvals: Vec<f64> = series
         .iter()
@@ -140,16 +146,30 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 let c = color(si);
                 let mut rects = vec![];
                 let mut errs = vec![];
+                let mut zeros = vec![];
                 for (j, x) in s.x.iter().enumerate() {
                     let ci = cats.iter().position(|c| c == x).unwrap_or(0) as f64;
                     // Categories run top to bottom in horizontal charts.
                     let ci = if horizontal { n - 1.0 - ci } else { ci };
-                    let left = ci + 0.1 + w * si as f64;
+                    // Horizontal: the first series on top, as in the legend.
+                    let slot = if horizontal {
+                        k - 1.0 - si as f64
+                    } else {
+                        si as f64
+                    };
+                    let left = ci + 0.1 + w * slot;
                     if s.y[j].is_finite() {
                         rects.push(Rectangle::new(
                             [at(left, base), at(left + w * 0.92, s.y[j])],
                             c.filled(),
                         ));
+                        if s.y[j] == base {
+                            // A zero bar is drawn as a thick line on the axis, not left out.
+                            zeros.push(PathElement::new(
+                                vec![at(left, base), at(left + w * 0.92, base)],
+                                c.stroke_width(4),
+                            ));
+                        }
                     }
                     if let Some(e) = &s.err {
                         let (l, h) = e[j];
@@ -164,6 +184,7 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
                 }
                 chart.draw_series(rects).map_err(|e| anyhow!("{e}"))?;
                 chart.draw_series(errs).map_err(|e| anyhow!("{e}"))?;
+                chart.draw_series(zeros).map_err(|e| anyhow!("{e}"))?;
             }
             for (ri, r) in spec.refs.iter().enumerate() {
                 let v = spec.fix_y(r.y);
