@@ -291,6 +291,28 @@ pub fn median_range(xs: &[f64], lo_q: f64, hi_q: f64) -> Estimate {
     }
 }
 
+/// Median with a distribution-free interval from order statistics (normal
+/// approximation to the binomial ranks).
+pub fn median_ci(xs: &[f64], level: f64) -> Estimate {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let z = statrs::distribution::Normal::new(0.0, 1.0)
+        .map(|d| d.inverse_cdf(0.5 + level / 2.0))
+        .unwrap_or(1.96);
+    let half = z * (n as f64).sqrt() / 2.0;
+    let lo = ((n as f64 / 2.0 - half).floor().max(0.0)) as usize;
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    Estimate {
+        point: median(&v),
+        lo: v[lo],
+        hi: v[hi],
+        level,
+        n,
+        kind: IntervalKind::Ci95,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,27 +352,5 @@ mod tests {
         assert_eq!(median(&v), 2.5);
         assert_eq!(quantile(&v, 0.0), 1.0);
         assert_eq!(quantile(&v, 1.0), 4.0);
-    }
-}
-
-/// Median with a distribution-free interval from order statistics (normal
-/// approximation to the binomial ranks).
-pub fn median_ci(xs: &[f64], level: f64) -> Estimate {
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    let z = statrs::distribution::Normal::new(0.0, 1.0)
-        .map(|d| d.inverse_cdf(0.5 + level / 2.0))
-        .unwrap_or(1.96);
-    let half = z * (n as f64).sqrt() / 2.0;
-    let lo = ((n as f64 / 2.0 - half).floor().max(0.0)) as usize;
-    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
-    Estimate {
-        point: median(&v),
-        lo: v[lo],
-        hi: v[hi],
-        level,
-        n,
-        kind: IntervalKind::Ci95,
     }
 }

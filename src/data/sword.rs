@@ -20,7 +20,7 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
 /// Every verse slot of one testament as raw (marked-up) text; empty where the slot
 /// holds nothing.
 pub fn read_ztext(bzs: &[u8], bzv: &[u8], bzz: &[u8]) -> Result<Vec<String>> {
-    if bzs.len() % 12 != 0 || bzv.len() % 10 != 0 {
+    if !bzs.len().is_multiple_of(12) || !bzv.len().is_multiple_of(10) {
         bail!("not a zText module: .bzs must hold 12-byte and .bzv 10-byte records");
     }
     let mut blocks: Vec<Option<Vec<u8>>> = vec![None; bzs.len() / 12];
