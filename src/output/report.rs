@@ -473,7 +473,7 @@ fn scope(s: &mut String, all: &[VerdictFile]) {
     let _ = writeln!(s, "\n## Scope and limitations\n");
     let _ = writeln!(
         s,
-        "- **Models, tasks, hardware.** Every verdict comes from tiny models (d_model 16–128, 1–32 blocks, vocabularies of 6–64 tokens) trained for hundreds to a few thousand steps on seeded synthetic tasks (copying, offsets, counting, successor in a cycle, teacher networks), on a 2-core CPU with candle in f32. They show mechanisms, not the behaviour of large models on real text; where a claim's mechanism cannot arise in the toy, its section says so.\n\
+        "- **Models, tasks, hardware.** Every trained model is tiny (d_model 16–128, 1–32 blocks, vocabularies of 6–64 tokens), trained for hundreds to a few thousand steps on seeded synthetic tasks (copying, offsets, counting, successor in a cycle, teacher networks), on a 2-core CPU with candle in f32; counts and sampled statistics also cover the base model's sizes (d_model 512, d_k up to 1024). They show mechanisms, not the behaviour of large models on real text; where a claim's mechanism cannot arise in the toy, its section says so.\n\
          - **Seeds.** Locks were set from full-mode runs at seed 0; seeds below 1000 were looked at while designing. The held-out column reports seeds from 1000 up, which no rule was fitted to.\n\
          - **Timings** depend on this implementation and machine; no timing decides a locked verdict, and cost claims are decided on exact counts (parameters, FLOPs, bytes, dependency depth).\n\
          - **Seed answers** are a common Chinese set of 21 Transformer interview questions and short answers; the question and answer appear under each section as given, rated correct, partly correct, incomplete or off-topic."
