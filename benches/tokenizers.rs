@@ -12,20 +12,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(8000);
-    let cfg = MorphConfig {
-        stems: 4000,
-        stem_syllables: (1, 3),
-        prefixes: 6,
-        derivational: 6,
-        inflectional: 5,
-        zipf: 1.0,
-        affix_zipf: 0.8,
-        p_prefix: 0.3,
-        p_derivational: 0.4,
-        p_inflectional: 0.6,
-        train_words: 150_000,
-        heldout_words: 1,
-    };
+    let cfg = MorphConfig::standard(4000, 150_000, 1);
     let t0 = Instant::now();
     let c = MorphCorpus::generate(&cfg, &mut seeded(0, 0));
     let text = c.text(&c.train);

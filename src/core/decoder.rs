@@ -230,6 +230,17 @@ pub struct EncoderDecoder {
     pub cfg: EncDecConfig,
 }
 
+/// An encoder–decoder with weights from the seeded host generator, with its
+/// parameters (for counting or listing them).
+pub fn seeded_encoder_decoder(
+    cfg: EncDecConfig,
+    seed: u64,
+) -> Result<(super::params::Params, EncoderDecoder)> {
+    let p = super::params::Params::new(seed);
+    let m = encoder_decoder(cfg, p.vb())?;
+    Ok((p, m))
+}
+
 pub fn encoder_decoder(cfg: EncDecConfig, vb: VarBuilder) -> Result<EncoderDecoder> {
     let d = cfg.layer.attn.d_model;
     let mut ecfg = EncoderConfig::new(cfg.src_vocab, cfg.max_len, cfg.enc_layers, cfg.layer);

@@ -27,8 +27,8 @@ pub use attention::{
 };
 pub use compare::{max_abs, max_abs_diff};
 pub use decoder::{
-    decoder_layer, encoder_decoder, DecoderCtx, DecoderLayer, EncDecConfig, EncoderDecoder,
-    KvCache, LayerCache,
+    decoder_layer, encoder_decoder, seeded_encoder_decoder, DecoderCtx, DecoderLayer, EncDecConfig,
+    EncoderDecoder, KvCache, LayerCache,
 };
 pub use dropout::{dropout, Dropout};
 pub use ffn::{ffn, Activation, Ffn};

@@ -50,7 +50,6 @@ impl Config {
     }
 
     pub fn model(&self, seed: u64) -> Result<EncoderDecoder> {
-        let p = Params::new(seed);
         let layer = LayerConfig::new(self.d_model, self.heads);
         let max_len = self
             .length_pairs
@@ -59,10 +58,8 @@ impl Config {
             .chain([self.tgt_len, self.src_len])
             .max()
             .unwrap_or(1);
-        Ok(encoder_decoder(
-            EncDecConfig::new(self.vocab, self.vocab, max_len, self.layers, layer),
-            p.vb(),
-        )?)
+        let cfg = EncDecConfig::new(self.vocab, self.vocab, max_len, self.layers, layer);
+        Ok(seeded_encoder_decoder(cfg, seed)?.1)
     }
 }
 

@@ -45,7 +45,6 @@ impl Config {
     }
 
     pub fn model(&self, seed: u64) -> Result<(Params, EncoderDecoder)> {
-        let p = Params::new(seed);
         let layer = LayerConfig::new(self.d_model, self.heads);
         let max_len = self
             .length_pairs
@@ -54,11 +53,8 @@ impl Config {
             .chain([self.tgt_len, self.src_len])
             .max()
             .unwrap_or(1);
-        let m = encoder_decoder(
-            EncDecConfig::new(self.vocab, self.vocab, max_len, self.layers, layer),
-            p.vb(),
-        )?;
-        Ok((p, m))
+        let cfg = EncDecConfig::new(self.vocab, self.vocab, max_len, self.layers, layer);
+        Ok(seeded_encoder_decoder(cfg, seed)?)
     }
 }
 

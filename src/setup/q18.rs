@@ -68,7 +68,6 @@ impl Config {
     }
 
     pub fn model(&self, seed: u64) -> Result<EncoderDecoder> {
-        let p = Params::new(seed);
         let layer = LayerConfig::new(self.d_model, self.heads);
         let max_len = self
             .ns
@@ -78,10 +77,8 @@ impl Config {
             .max()
             .unwrap_or(1)
             + 1;
-        Ok(encoder_decoder(
-            EncDecConfig::new(self.vocab, self.vocab, max_len, self.layers, layer),
-            p.vb(),
-        )?)
+        let cfg = EncDecConfig::new(self.vocab, self.vocab, max_len, self.layers, layer);
+        Ok(seeded_encoder_decoder(cfg, seed)?.1)
     }
 
     /// Instance `inst`: a model and the encoder memory of a random source batch.

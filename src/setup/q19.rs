@@ -46,20 +46,11 @@ impl Config {
     pub fn new(quick: bool, eval_merges: usize) -> Self {
         let pick = |q: usize, f: usize| if quick { q } else { f };
         Config {
-            corpus: MorphConfig {
-                stems: pick(1500, 3000),
-                stem_syllables: (1, 3),
-                prefixes: 6,
-                derivational: 6,
-                inflectional: 5,
-                zipf: 1.0,
-                affix_zipf: 0.8,
-                p_prefix: 0.3,
-                p_derivational: 0.4,
-                p_inflectional: 0.6,
-                train_words: pick(60_000, 150_000),
-                heldout_words: pick(15_000, 40_000),
-            },
+            corpus: MorphConfig::standard(
+                pick(1500, 3000),
+                pick(60_000, 150_000),
+                pick(15_000, 40_000),
+            ),
             corpora: pick(3, 5),
             max_merges: pick(4000, 8000),
             merge_grid: if quick {

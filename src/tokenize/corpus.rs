@@ -37,6 +37,27 @@ pub struct MorphConfig {
     pub heldout_words: usize,
 }
 
+impl MorphConfig {
+    /// The affix system every Q19 corpus and the tokenizer benchmark use (6 prefixes,
+    /// 6 derivational and 5 inflectional suffixes, Zipf stems), at the given sizes.
+    pub fn standard(stems: usize, train_words: usize, heldout_words: usize) -> Self {
+        MorphConfig {
+            stems,
+            stem_syllables: (1, 3),
+            prefixes: 6,
+            derivational: 6,
+            inflectional: 5,
+            zipf: 1.0,
+            affix_zipf: 0.8,
+            p_prefix: 0.3,
+            p_derivational: 0.4,
+            p_inflectional: 0.6,
+            train_words,
+            heldout_words,
+        }
+    }
+}
+
 /// One word type and its analysis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WordType {

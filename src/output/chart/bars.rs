@@ -9,10 +9,9 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, ensure_font, legend, log_ticks, range, ref_color, split, tick, tick_linear, Swatch,
-    FONT, SIZE,
+    color, ensure_font, legend, log_ticks, range, ref_color, tick, tick_linear, Swatch, FONT, SIZE,
 };
-use super::{ChartKind, ChartSpec, Series};
+use super::{frame, within_metric, y_values, ChartKind, ChartSpec, Series};
 
 pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<()> {
     ensure_font();
@@ -32,17 +31,8 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
         .any(|c| c.chars().count() as f64 * 7.0 > slot - 6.0);
     let horizontal = spec.kind == ChartKind::HBars || too_long;
     let k = series.len().max(1) as f64;
-    let yvals: Vec<f64> = series
-        .iter()
-        .flat_map(|s| {
-            let e = s.err.clone().unwrap_or_default();
-            s.y.clone()
-                .into_iter()
-                .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
-        })
-        .chain(spec.refs.iter().map(|r| spec.fix_y(r.y)))
-        .collect();
-    let (mut v0, mut v1) = range(
+    let yvals = y_values(spec, series);
+    let (mut v0, v1) = range(
         yvals
             .into_iter()
             .chain(if spec.y_log { None } else { Some(0.0) }),
@@ -51,11 +41,7 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
     if !spec.y_log && v0 > 0.0 {
         v0 = 0.0;
     }
-    if let (Some((lo, hi)), false) = (spec.y_range, spec.y_log) {
-        let pad = 0.03 * (hi - lo);
-        v0 = v0.max(lo - pad);
-        v1 = v1.min(hi + pad);
-    }
+    let (v0, v1) = within_metric(spec, (v0, v1));
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut entries: Vec<(String, Swatch)> = vec![];
@@ -68,19 +54,7 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             entries.push((name, Swatch::Bar(color(i))));
         }
     }
-    for (i, r) in spec.refs.iter().enumerate() {
-        entries.push((r.label.clone(), Swatch::Reference(ref_color(i))));
-    }
-    // The title spans the whole width (legend panel included), smaller when long.
-    let title_size = if spec.title.chars().count() > 72 {
-        16
-    } else {
-        20
-    };
-    let body = root
-        .titled(&spec.title, (FONT, title_size))
-        .map_err(|e| anyhow!("{e}"))?;
-    let (plot, panel) = split(&body, entries.len());
+    let (plot, panel) = frame(&root, spec, &mut entries)?;
     let longest = cats.iter().map(|c| c.chars().count()).max().unwrap_or(4) as u32;
     let mut b = ChartBuilder::on(&plot);
     b.margin(16);

@@ -8,10 +8,10 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use super::style::{
-    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, ref_color, split,
-    tick, tick_linear, Swatch, FONT, SIZE,
+    color, dashed, draw_marker, ensure_font, legend, log_ticks, marker, range, ref_color, tick,
+    tick_linear, Swatch, FONT, SIZE,
 };
-use super::{ChartSpec, Series};
+use super::{frame, within_metric, y_values, ChartSpec, Series};
 
 pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<()> {
     ensure_font();
@@ -28,21 +28,8 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
         .collect::<Result<_>>()?;
     let integer_x = xs.iter().flatten().all(|v| v.fract() == 0.0);
     let xr = range(xs.iter().flatten().cloned(), spec.x_log);
-    let yvals: Vec<f64> = series
-        .iter()
-        .flat_map(|s| {
-            let e = s.err.clone().unwrap_or_default();
-            s.y.clone()
-                .into_iter()
-                .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
-        })
-        .chain(spec.refs.iter().map(|r| spec.fix_y(r.y)))
-        .collect();
-    let mut yr = range(yvals.into_iter(), spec.y_log);
-    if let (Some((lo, hi)), false) = (spec.y_range, spec.y_log) {
-        let pad = 0.03 * (hi - lo);
-        yr = (yr.0.max(lo - pad), yr.1.min(hi + pad));
-    }
+    let yvals = y_values(spec, series);
+    let yr = within_metric(spec, range(yvals.into_iter(), spec.y_log));
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut entries: Vec<(String, Swatch)> = vec![];
@@ -52,19 +39,7 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             entries.push((s.name.clone(), Swatch::Line(color(i), dashed(i), m)));
         }
     }
-    for (i, r) in spec.refs.iter().enumerate() {
-        entries.push((r.label.clone(), Swatch::Reference(ref_color(i))));
-    }
-    // The title spans the whole width (legend panel included), smaller when long.
-    let title_size = if spec.title.chars().count() > 72 {
-        16
-    } else {
-        20
-    };
-    let body = root
-        .titled(&spec.title, (FONT, title_size))
-        .map_err(|e| anyhow!("{e}"))?;
-    let (plot, panel) = split(&body, entries.len());
+    let (plot, panel) = frame(&root, spec, &mut entries)?;
     let mut b = ChartBuilder::on(&plot);
     b.margin(16).x_label_area_size(48).y_label_area_size(78);
     let xfmt = move |v: &f64| {

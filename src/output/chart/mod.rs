@@ -281,6 +281,59 @@ pub(crate) fn series_of(spec: &ChartSpec, t: &Table) -> Result<Vec<Series>> {
     Ok(out)
 }
 
+/// Every y value a chart must show: points, interval ends and reference lines.
+pub(crate) fn y_values(spec: &ChartSpec, series: &[Series]) -> Vec<f64> {
+    series
+        .iter()
+        .flat_map(|s| {
+            let e = s.err.clone().unwrap_or_default();
+            s.y.clone()
+                .into_iter()
+                .chain(e.into_iter().flat_map(|(a, b)| [a, b]))
+        })
+        .chain(spec.refs.iter().map(|r| spec.fix_y(r.y)))
+        .collect()
+}
+
+/// A linear y range narrowed to the metric's range (with a small pad), if it has one.
+pub(crate) fn within_metric(spec: &ChartSpec, (lo, hi): (f64, f64)) -> (f64, f64) {
+    match (spec.y_range, spec.y_log) {
+        (Some((a, b)), false) => {
+            let pad = 0.03 * (b - a);
+            (lo.max(a - pad), hi.min(b + pad))
+        }
+        _ => (lo, hi),
+    }
+}
+
+/// The canvas of a chart: the title across the full width (smaller when long), then
+/// the plot and, when there are legend entries, a legend panel to its right. The
+/// reference lines are appended to `entries`.
+pub(crate) fn frame<DB: plotters::prelude::DrawingBackend>(
+    root: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    spec: &ChartSpec,
+    entries: &mut Vec<(String, style::Swatch)>,
+) -> Result<(
+    plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    Option<plotters::prelude::DrawingArea<DB, plotters::coord::Shift>>,
+)> {
+    for (i, r) in spec.refs.iter().enumerate() {
+        entries.push((
+            r.label.clone(),
+            style::Swatch::Reference(style::ref_color(i)),
+        ));
+    }
+    let title_size = if spec.title.chars().count() > 72 {
+        16
+    } else {
+        20
+    };
+    let body = root
+        .titled(&spec.title, (style::FONT, title_size))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(style::split(&body, entries.len()))
+}
+
 /// Draw `spec` from the CSV in `dir` into `dir/spec.file` (atomically).
 pub fn draw(dir: &Path, spec: &ChartSpec) -> Result<()> {
     let table = Table::read(&dir.join(&spec.csv))?;
