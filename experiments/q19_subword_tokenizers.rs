@@ -348,7 +348,23 @@ fn run(ctx: &mut Ctx) -> Result<()> {
     let over = format!("over {}", fmt::plural(cfg.corpora, "corpus", "corpora"));
     ctx.note("Q19.1", format!("Decided for both tokenizers, as declared: BPE {} (median {over}, range {}), {va}; WordPiece {} (range {}), {vb}; both are needed, so the combined verdict is {v1}.", fmt::sig(lb.point, 3), fmt::interval(lb.lo, lb.hi), fmt::sig(lw.point, 3), fmt::interval(lw.lo, lw.hi)))?;
     ctx.note("Q19.1a", format!("First corpus at {k} merges: precision {} against chance {}, recall {}; {in_b} of {} affixes are whole BPE units.", fmt::sig(eb.precision, 3), fmt::sig(eb.chance, 3), fmt::sig(eb.recall, 3), tr.c.affixes().len()))?;
-    ctx.note("Q19.1b", format!("First corpus at {k} merges: precision {} against chance {}, recall {}; {in_w} of {} affixes are whole WordPiece units. WordPiece's likelihood score count(ab)/(count(a)·count(b)) favours pairs of rare units, so it spends merges on spelling out rare words whole rather than on frequent affixes.", fmt::sig(ew.precision, 3), fmt::sig(ew.chance, 3), fmt::sig(ew.recall, 3), tr.c.affixes().len()))?;
+    // Scope of the verdict: where on the vocabulary grid WordPiece reaches the bar.
+    let wp_bar_text = match rows
+        .iter()
+        .find(|g| g.tok == Tok::WordPiece && g.bounds.lift() >= spec::LIFT_BAR)
+    {
+        Some(g) => format!(
+            "The verdict is for the declared {k} merges: on the vocabulary grid (first corpus) WordPiece first reaches the {}× bar at {} merges (lift {}), so with a vocabulary that large it would pass.",
+            fmt::num(spec::LIFT_BAR),
+            g.merges,
+            fmt::sig(g.bounds.lift(), 3)
+        ),
+        None => format!(
+            "WordPiece stays below the {}× bar at every vocabulary size on the grid.",
+            fmt::num(spec::LIFT_BAR)
+        ),
+    };
+    ctx.note("Q19.1b", format!("First corpus at {k} merges: precision {} against chance {}, recall {}; {in_w} of {} affixes are whole WordPiece units. WordPiece's likelihood score count(ab)/(count(a)·count(b)) favours pairs of rare units, so it spends merges on spelling out rare words whole rather than on frequent affixes. {}", fmt::sig(ew.precision, 3), fmt::sig(ew.chance, 3), fmt::sig(ew.recall, 3), tr.c.affixes().len(), wp_bar_text))?;
     let vmax = tr.bpe.vocab_size(*cfg.merge_grid.last().context("grid")?);
     ctx.decide(
         &spec::Q19_1C,
