@@ -27,7 +27,17 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
         })
         .collect::<Result<_>>()?;
     let integer_x = xs.iter().flatten().all(|v| v.fract() == 0.0);
+    // A log x axis over a handful of settings (n = 32, 128) is labelled at those
+    // settings; otherwise at 1-2-5 steps.
+    let mut distinct: Vec<f64> = xs.iter().flatten().copied().filter(|v| *v > 0.0).collect();
+    distinct.sort_by(|a, b| a.total_cmp(b));
+    distinct.dedup();
     let xr = range(xs.iter().flatten().cloned(), spec.x_log);
+    let x_ticks = if distinct.len() <= 8 {
+        distinct
+    } else {
+        log_ticks(xr.0, xr.1)
+    };
     let yvals = y_values(spec, series);
     let yr = within_metric(spec, range(yvals.into_iter(), spec.y_log));
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
@@ -126,9 +136,7 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             .map_err(|e| anyhow!("{e}"))?),
         (true, false) => body!(b
             .build_cartesian_2d(
-                (xr.0..xr.1)
-                    .log_scale()
-                    .with_key_points(log_ticks(xr.0, xr.1)),
+                (xr.0..xr.1).log_scale().with_key_points(x_ticks.clone()),
                 yr.0..yr.1
             )
             .map_err(|e| anyhow!("{e}"))?),
@@ -142,9 +150,7 @@ pub(crate) fn draw(path: &Path, spec: &ChartSpec, series: &[Series]) -> Result<(
             .map_err(|e| anyhow!("{e}"))?),
         (true, true) => body!(b
             .build_cartesian_2d(
-                (xr.0..xr.1)
-                    .log_scale()
-                    .with_key_points(log_ticks(xr.0, xr.1)),
+                (xr.0..xr.1).log_scale().with_key_points(x_ticks.clone()),
                 (yr.0..yr.1)
                     .log_scale()
                     .with_key_points(log_ticks(yr.0, yr.1))
