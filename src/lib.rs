@@ -27,6 +27,7 @@ pub mod fmt;
 pub mod kit;
 pub mod output;
 pub mod perf;
+pub mod real;
 pub mod registry;
 pub mod rng;
 pub mod setup;

@@ -92,6 +92,32 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
+    /// The real-data track: training claims re-decided on Shakespeare, and an
+    /// English→Spanish translation model scored by chrF → OUT/real/. Needs
+    /// `harness data fetch` first. Finished runs are kept in OUT/real/runs/ and reused,
+    /// so an interrupted track resumes.
+    Real {
+        /// Only these claims (Q1.2, Q12.3, …; T3.D for Table 3 row D) or `translation`
+        /// (default: all).
+        #[arg(value_name = "ID")]
+        which: Vec<String>,
+        /// Where `harness data fetch` wrote the corpora.
+        #[arg(long, default_value = "data", value_name = "DIR")]
+        data: PathBuf,
+        /// Any UTF-8 text instead of DIR/shakespeare.txt.
+        #[arg(long, value_name = "FILE")]
+        text: Option<PathBuf>,
+        /// Any TSV of sentence pairs instead of DIR/kjv_rv1909.tsv.
+        #[arg(long, value_name = "FILE")]
+        pairs: Option<PathBuf>,
+        /// Training steps per run instead of the committed plan's (for a trial run;
+        /// write it elsewhere with --out).
+        #[arg(long, value_name = "N")]
+        steps: Option<usize>,
+        /// Seeds 0..K instead of the committed plan's three.
+        #[arg(long, value_name = "K")]
+        seeds: Option<u64>,
+    },
     /// Time the model core: reference training step, attention, matmul → OUT/perf/.
     Bench {
         /// Timed repetitions per measurement (after one warm-up).
@@ -173,6 +199,14 @@ fn main() {
             cmd: DataCmd::Fetch { dir },
         } => data_fetch(&dir),
         Cmd::Spec { which, json } => spec(&which, json),
+        Cmd::Real {
+            which,
+            data,
+            text,
+            pairs,
+            steps,
+            seeds,
+        } => real(out, &which, &data, text, pairs, steps, seeds),
     };
     match r {
         Ok(true) => std::process::exit(0),
@@ -671,6 +705,89 @@ fn data_fetch(dir: &Path) -> Result<bool> {
     }
     println!("done in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(true)
+}
+
+fn real(
+    out: &Path,
+    which: &[String],
+    data: &Path,
+    text: Option<PathBuf>,
+    pairs: Option<PathBuf>,
+    steps: Option<usize>,
+    seeds: Option<u64>,
+) -> Result<bool> {
+    use transformer_claims::data::text::{load_pairs, load_text};
+    use transformer_claims::real::{self, arms::Plan, translate};
+    let t0 = Instant::now();
+    let out = out.join("real");
+    let say = |m: &str| eprintln!("[{:>5.0} s] {m}", t0.elapsed().as_secs_f64());
+    let known: Vec<&str> = real::spec::CLAIMS.iter().map(|c| c.id).collect();
+    for w in which {
+        if !known.contains(&w.as_str()) && w != "T3.D" && w != "translation" {
+            return Err(Usage(format!(
+                "unknown real-data claim '{w}' (the claims are {}, T3.D and translation)",
+                known.join(", ")
+            ))
+            .into());
+        }
+    }
+    let fetch_hint = "run `harness data fetch` first, or pass --text/--pairs";
+    let only: Vec<String> = which
+        .iter()
+        .filter(|w| *w != "translation")
+        .cloned()
+        .collect();
+    let want_translation = which.is_empty() || which.iter().any(|w| w == "translation");
+    let mut ok = true;
+    if which.is_empty() || !only.is_empty() {
+        let tp = text.unwrap_or_else(|| data.join("shakespeare.txt"));
+        let txt = load_text(&tp).with_context(|| fetch_hint)?;
+        let mut plan = Plan::standard();
+        if let Some(n) = steps {
+            plan.steps = n;
+        }
+        if let Some(k) = seeds {
+            plan.seeds = (0..k).collect();
+        }
+        let opt = real::Options {
+            plan,
+            only,
+            out: &out,
+            translate: false,
+        };
+        for r in real::run_claims(&txt, &opt, &say)? {
+            println!(
+                "{:<7} {:<13} {} [{}, {}]",
+                r.id,
+                r.verdict.to_string(),
+                fmt::sig(r.estimate, 3),
+                fmt::sig(r.interval[0], 3),
+                fmt::sig(r.interval[1], 3)
+            );
+        }
+    }
+    if want_translation {
+        let pp = pairs.unwrap_or_else(|| data.join("kjv_rv1909.tsv"));
+        let rows = load_pairs(&pp).with_context(|| fetch_hint)?;
+        let mut plan = translate::TranslatePlan::standard();
+        if let Some(n) = steps {
+            plan.steps = n;
+        }
+        if let Some(k) = seeds {
+            plan.seeds = (0..k).collect();
+        }
+        let est = translate::run_track(&rows, &plan, &out, &say)?;
+        println!(
+            "translation chrF {} [{}, {}] over {} seeds",
+            fmt::sig(est.point, 3),
+            fmt::sig(est.lo, 3),
+            fmt::sig(est.hi, 3),
+            est.n
+        );
+        ok &= est.point.is_finite();
+    }
+    say(&format!("done; results in {}", out.display()));
+    Ok(ok)
 }
 
 fn robustness(out: &Path, from: u64, k: u64, full: bool, which: &[String]) -> Result<bool> {

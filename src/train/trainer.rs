@@ -136,10 +136,9 @@ pub fn train_with(
     task: &dyn Task,
     cfg: &TrainConfig,
     seed: u64,
-    mut on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize),
 ) -> Result<TrainLog> {
     let dev: Device = params.device().clone();
-    let mut data = seeded(seed, 2);
     let mut held = seeded(seed, 3);
     let eval_batches: Vec<Batch> = {
         let per = cfg.batch.max(1).min(cfg.eval_size.max(1));
@@ -148,6 +147,23 @@ pub fn train_with(
             .map(|_| task.batch(&mut held, per, &dev))
             .collect::<Result<_>>()?
     };
+    train_on(model, params, task, &eval_batches, cfg, seed, on_step)
+}
+
+/// As [`train_with`], evaluating on the given batches instead of drawing a held-out
+/// set from `task` (real data: the held-out text is not where training batches come
+/// from). Training batches come from `seed`, stream 2.
+pub fn train_on(
+    model: &dyn SeqModel,
+    params: &Params,
+    task: &dyn Task,
+    eval_batches: &[Batch],
+    cfg: &TrainConfig,
+    seed: u64,
+    mut on_step: impl FnMut(usize),
+) -> Result<TrainLog> {
+    let dev: Device = params.device().clone();
+    let mut data = seeded(seed, 2);
     let mut opt = AdamW::new(
         params.vars(),
         ParamsAdamW {
@@ -167,7 +183,7 @@ pub fn train_with(
         log.train_loss.push((step, lv));
         if !lv.is_finite() || lv > cfg.diverge_loss {
             log.diverged = true;
-            let (el, ea) = evaluate(model, &eval_batches).unwrap_or((f64::NAN, 0.0));
+            let (el, ea) = evaluate(model, eval_batches).unwrap_or((f64::NAN, 0.0));
             log.eval
                 .push((step, el, if el.is_finite() { ea } else { 0.0 }));
             on_step(cfg.steps);
@@ -175,7 +191,7 @@ pub fn train_with(
         }
         opt.backward_step(&loss)?;
         if step % cfg.eval_every.max(1) == 0 || step == cfg.steps {
-            let (el, ea) = evaluate(model, &eval_batches)?;
+            let (el, ea) = evaluate(model, eval_batches)?;
             log.eval.push((step, el, ea));
         }
         on_step(step);

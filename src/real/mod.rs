@@ -1,0 +1,413 @@
+//! The real-data track (`harness real`): training claims re-decided on real text with
+//! the same claim ids as the toy experiments, and a small English→Spanish translation
+//! model scored by chrF.
+//!
+//! - [`spec`]: the real-data claims — quantity and rule, fixed before the run.
+//! - [`arms`]: the plan (sizes, budgets, seeds) and the model variants compared.
+//! - [`corpus`]: characters, the held-out split, causal windows and masked lines.
+//! - [`lm`]: the language model (tied, scaled embeddings; causal or padding masks).
+//! - [`run`]: one arm on one seed, cached on disk; [`translate`]: the translation task.
+//!
+//! Results go to `results/real/<question>/verdict.json` with `"mode": "real"`.
+
+pub mod arms;
+pub mod corpus;
+pub mod lm;
+pub mod run;
+pub mod spec;
+pub mod translate;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::claim::{decide, ClaimResult, ClaimSpec, Evidence, Kind, Lock, Prior};
+use crate::kit::Grouped;
+use crate::output::chart::ChartSpec;
+use crate::output::table::Table;
+use crate::registry::QUESTIONS;
+use crate::stats::{self, Estimate};
+
+use arms::{lines_arm, Arm, Plan};
+use run::{run_cached, Data, RunRecord};
+use spec::RealClaim;
+
+/// The arms a claim needs.
+pub fn arms_of(id: &str, plan: &Plan) -> Vec<String> {
+    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match id {
+        "Q1.2" => v(&["h1", "h2", "base", "h8", "h16"]),
+        "Q2.2" => v(&["base", "shared_qk"]),
+        "Q3.L2" => v(&["base", "unscaled"]),
+        "Q8.3" => v(&["base", "no_embed_scale"]),
+        "Q10.L1" => v(&[
+            "pos_learned",
+            "pos_sinusoidal",
+            "pos_rotary",
+            "pos_relative_bias",
+        ]),
+        "Q11.L2" => v(&["base", "no_residual"]),
+        "Q12.3" => ["layernorm", "batchnorm", "masked_batchnorm"]
+            .iter()
+            .flat_map(|n| plan.norm_lrs.iter().map(move |&lr| lines_arm(n, lr)))
+            .collect(),
+        "Q14.L3" => v(&["base", "gelu"]),
+        "Q20.L1" => v(&[
+            "deep_post_warmup",
+            "deep_post_no_warmup",
+            "deep_pre_warmup",
+            "deep_pre_no_warmup",
+        ]),
+        // Table 3 row (D): dropout 0 (the base here) against 0.1.
+        "T3.D" => v(&["base", "dropout_0.1"]),
+        _ => vec![],
+    }
+}
+
+/// Per-arm samples of one record field, in seed order.
+fn grouped(runs: &[RunRecord], f: impl Fn(&RunRecord) -> f64) -> Grouped {
+    let mut g = Grouped::new();
+    for r in runs {
+        g.push(&r.arm, f(r));
+    }
+    g
+}
+
+/// The rate (of the plan's grid) with the lowest mean final loss for a norm.
+pub fn best_rate(runs: &[RunRecord], norm: &str, plan: &Plan) -> f64 {
+    let g = grouped(runs, |r| r.final_loss);
+    let mut best = (f64::INFINITY, plan.norm_lrs[0]);
+    for &lr in &plan.norm_lrs {
+        let m = stats::mean(g.get(lines_arm(norm, lr)));
+        if m < best.0 {
+            best = (m, lr);
+        }
+    }
+    best.1
+}
+
+/// The estimates a claim is decided on, from its runs.
+pub fn evidence(c: &RealClaim, runs: &[RunRecord], plan: &Plan) -> Evidence {
+    let fin = grouped(runs, |r| r.final_loss);
+    let area = grouped(runs, |r| r.loss_area);
+    let ev = Evidence::new();
+    match c.id {
+        "Q1.2" => ev.with(c.metric, area.paired("h1", "h8")),
+        "Q2.2" => ev.with(c.metric, fin.paired("shared_qk", "base")),
+        "Q3.L2" => ev.with(c.metric, fin.paired("unscaled", "base")),
+        "Q8.3" => ev.with(c.metric, area.paired("no_embed_scale", "base")),
+        "Q10.L1" => {
+            let long = grouped(runs, |r| r.long_loss.unwrap_or(f64::NAN));
+            ev.with_all(
+                c.metric,
+                ["pos_rotary", "pos_relative_bias"]
+                    .iter()
+                    .map(|rel| long.paired("pos_sinusoidal", rel)),
+            )
+        }
+        "Q11.L2" => ev.with(c.metric, fin.paired("no_residual", "base")),
+        "Q12.3" => {
+            let ln = lines_arm("layernorm", best_rate(runs, "layernorm", plan));
+            let bn = lines_arm("batchnorm", best_rate(runs, "batchnorm", plan));
+            ev.with(c.metric, fin.paired(bn, ln))
+        }
+        "Q14.L3" => {
+            let (relu, gelu) = (area.get("base"), area.get("gelu"));
+            let rel: Vec<f64> = relu.iter().zip(gelu).map(|(r, g)| (r - g) / r).collect();
+            ev.with(c.metric, stats::mean_ci(&rel, 0.95))
+        }
+        "Q20.L1" => {
+            let eff = |warm: &str, cold: &str| -> Vec<f64> {
+                fin.get(cold)
+                    .iter()
+                    .zip(fin.get(warm))
+                    .map(|(c, w)| c - w)
+                    .collect()
+            };
+            let post = eff("deep_post_warmup", "deep_post_no_warmup");
+            let pre = eff("deep_pre_warmup", "deep_pre_no_warmup");
+            ev.with(c.metric, stats::paired_diff(&post, &pre, 0.95))
+        }
+        _ => ev,
+    }
+}
+
+/// The real claim as a claim spec: its own statement, quantity and rule, the toy
+/// claim's literature prior, no lock.
+pub fn claim_spec(c: &RealClaim) -> ClaimSpec {
+    let toy = QUESTIONS
+        .iter()
+        .flat_map(|q| q.claims.iter())
+        .find(|s| s.id == c.id);
+    ClaimSpec {
+        id: c.id.into(),
+        statement: c.statement.into(),
+        kind: Kind::Measured,
+        metric: c.metric.into(),
+        rule: c.rule.clone(),
+        literature: toy.map(|s| s.literature.clone()).unwrap_or(Prior {
+            verdict: None,
+            source: "".into(),
+        }),
+        lock: Lock::NONE,
+        revised: None,
+    }
+}
+
+/// One question's real-data verdict file.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RealVerdicts {
+    pub experiment: String,
+    pub mode: String,
+    pub task: String,
+    pub model: String,
+    pub seeds: Vec<u64>,
+    pub steps: usize,
+    pub claims: Vec<ClaimResult>,
+}
+
+/// Options of a track run.
+pub struct Options<'a> {
+    pub plan: Plan,
+    /// Claim ids to run (empty: all, and the translation task).
+    pub only: Vec<String>,
+    pub out: &'a Path,
+    pub translate: bool,
+}
+
+fn model_text(plan: &Plan, c: &RealClaim) -> String {
+    let deep = c.id == "Q20.L1";
+    let layers = if deep { plan.deep_layers } else { plan.layers };
+    format!(
+        "d_model {}, {} heads, {} layers, d_ff {}, window {}, batch {}, {} steps",
+        plan.d_model,
+        plan.heads,
+        layers,
+        plan.d_ff,
+        if c.track == spec::Track::MaskedLines {
+            plan.lines_max
+        } else {
+            plan.seq
+        },
+        if c.track == spec::Track::MaskedLines {
+            plan.lines_batch
+        } else {
+            plan.batch
+        },
+        plan.steps
+    )
+}
+
+/// Run the claims in `opt.only` (all when empty) on `text`, write their verdicts.
+pub fn run_claims(text: &str, opt: &Options, say: &dyn Fn(&str)) -> Result<Vec<ClaimResult>> {
+    let plan = &opt.plan;
+    let claims: Vec<&RealClaim> = spec::CLAIMS
+        .iter()
+        .filter(|c| opt.only.is_empty() || opt.only.iter().any(|o| o == c.id))
+        .collect();
+    if claims.is_empty() && !opt.only.iter().any(|o| o == "T3.D") {
+        bail!(
+            "no real-data claim among {:?}; the claims are {}",
+            opt.only,
+            spec::CLAIMS
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let data = Data::new(text, plan);
+    say(&format!(
+        "text: {} characters ({} held out), vocabulary {}",
+        data.corpus.train.len() + data.corpus.held.len(),
+        data.corpus.held.len(),
+        data.corpus.vocab()
+    ));
+    let all: Vec<Arm> = arms::all(plan, data.corpus.vocab());
+    let runs_dir = opt.out.join("runs");
+    std::fs::create_dir_all(&runs_dir)?;
+    let mut ids: Vec<&str> = claims.iter().map(|c| c.id).collect();
+    if opt.only.is_empty() || opt.only.iter().any(|o| o == "T3.D") {
+        ids.push("T3.D");
+    }
+    // Every (arm, seed) once, in claim order.
+    let mut needed: Vec<String> = vec![];
+    for id in &ids {
+        for a in arms_of(id, plan) {
+            if !needed.contains(&a) {
+                needed.push(a);
+            }
+        }
+    }
+    let total = needed.len() * plan.seeds.len();
+    let mut runs: Vec<RunRecord> = vec![];
+    for (i, name) in needed.iter().enumerate() {
+        let arm = all.iter().find(|a| &a.name == name).expect("arm");
+        for (j, &seed) in plan.seeds.iter().enumerate() {
+            let k = i * plan.seeds.len() + j + 1;
+            let r = run_cached(arm, seed, plan, &data, &runs_dir, &|m| {
+                say(&format!("[{k}/{total}] {m}"))
+            })?;
+            runs.push(r);
+        }
+    }
+    let mut results = vec![];
+    for c in &claims {
+        let names = arms_of(c.id, plan);
+        let mine: Vec<RunRecord> = runs
+            .iter()
+            .filter(|r| names.contains(&r.arm))
+            .cloned()
+            .collect();
+        let res =
+            decide(&claim_spec(c), &evidence(c, &mine, plan), false).map_err(anyhow::Error::msg)?;
+        write_question(opt.out, c, &res, &mine, plan)?;
+        results.push(res);
+    }
+    write_table3(opt.out, &runs, plan)?;
+    Ok(results)
+}
+
+/// results/real/<dir>/: verdict.json, runs.csv, curves.csv and a loss-curve chart.
+fn write_question(
+    out: &Path,
+    c: &RealClaim,
+    res: &ClaimResult,
+    runs: &[RunRecord],
+    plan: &Plan,
+) -> Result<()> {
+    let dir = out.join(c.dir);
+    std::fs::create_dir_all(&dir)?;
+    let v = RealVerdicts {
+        experiment: c.dir.to_string(),
+        mode: "real".into(),
+        task: c.track.describe().into(),
+        model: model_text(plan, c),
+        seeds: plan.seeds.clone(),
+        steps: plan.steps,
+        claims: vec![res.clone()],
+    };
+    crate::output::atomic::write_json(&dir.join("verdict.json"), &v)?;
+    let mut t = Table::new(&[
+        "arm",
+        "seed",
+        "final_loss",
+        "loss_area",
+        "long_loss",
+        "diverged",
+    ]);
+    for r in runs {
+        t.push(vec![
+            r.arm.clone(),
+            r.seed.to_string(),
+            format!("{:.6}", r.final_loss),
+            format!("{:.6}", r.loss_area),
+            r.long_loss.map(|x| format!("{x:.6}")).unwrap_or_default(),
+            r.diverged.to_string(),
+        ]);
+    }
+    t.write(&dir.join("runs.csv"))?;
+    let mut curves = Table::new(&["arm", "step", "loss", "loss_lo", "loss_hi"]);
+    let arms: Vec<&str> = {
+        let mut v: Vec<&str> = vec![];
+        for r in runs {
+            if !v.contains(&r.arm.as_str()) {
+                v.push(&r.arm);
+            }
+        }
+        v
+    };
+    for a in &arms {
+        let rs: Vec<&RunRecord> = runs.iter().filter(|r| r.arm == *a).collect();
+        for (i, (step, _)) in rs[0].curve.iter().enumerate() {
+            let xs: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| r.curve.get(i).map(|p| p.1))
+                .collect();
+            let e: Estimate = stats::mean_ci(&xs, 0.95);
+            curves.push(vec![
+                a.to_string(),
+                step.to_string(),
+                format!("{:.6}", e.point),
+                format!("{:.6}", e.lo),
+                format!("{:.6}", e.hi),
+            ]);
+        }
+    }
+    curves.write(&dir.join("curves.csv"))?;
+    let chart = ChartSpec::line(
+        "real_loss_curves.png",
+        "curves.csv",
+        &format!(
+            "{} on real text: held-out loss by arm (mean of {} seeds)",
+            c.id,
+            plan.seeds.len()
+        ),
+        "step",
+        &["loss"],
+    )
+    .series("arm")
+    .interval("loss", "loss_lo", "loss_hi")
+    .labels("training step", "held-out loss (nats/char)");
+    crate::output::atomic::write_json(&dir.join("charts.json"), &vec![chart.clone()])?;
+    crate::output::chart::draw(&dir, &chart)?;
+    Ok(())
+}
+
+/// Vaswani et al. 2017, Table 3, BLEU on newstest2013 (English→German, dev).
+pub const PAPER_BLEU: &[(&str, &str, f64)] = &[
+    ("A", "h = 1", 24.9),
+    ("A", "h = 4", 25.5),
+    ("A", "h = 8 (base)", 25.8),
+    ("A", "h = 16", 25.8),
+    ("A", "h = 32", 25.4),
+    ("D", "dropout 0", 24.6),
+    ("D", "dropout 0.1 (base)", 25.8),
+    ("E", "learned positions", 25.7),
+    ("E", "sinusoidal (base)", 25.8),
+];
+
+/// results/real/table3.csv: the measured rows (A), (D), (E) beside the paper's.
+fn write_table3(out: &Path, runs: &[RunRecord], _plan: &Plan) -> Result<()> {
+    let fin = grouped(runs, |r| r.final_loss);
+    let mut t = Table::new(&[
+        "row",
+        "setting",
+        "loss",
+        "loss_lo",
+        "loss_hi",
+        "perplexity",
+        "n",
+    ]);
+    let rows: &[(&str, &str, &str)] = &[
+        ("A", "h = 1", "h1"),
+        ("A", "h = 2", "h2"),
+        ("A", "h = 4 (base)", "base"),
+        ("A", "h = 8", "h8"),
+        ("A", "h = 16", "h16"),
+        ("D", "dropout 0 (base)", "base"),
+        ("D", "dropout 0.1", "dropout_0.1"),
+        ("E", "learned positions", "pos_learned"),
+        ("E", "sinusoidal", "pos_sinusoidal"),
+    ];
+    for (row, setting, arm) in rows {
+        let xs = fin.get(arm);
+        if xs.is_empty() {
+            continue;
+        }
+        let e = stats::mean_ci(xs, 0.95);
+        t.push(vec![
+            row.to_string(),
+            setting.to_string(),
+            format!("{:.4}", e.point),
+            format!("{:.4}", e.lo),
+            format!("{:.4}", e.hi),
+            format!("{:.3}", e.point.exp()),
+            xs.len().to_string(),
+        ]);
+    }
+    if !t.rows.is_empty() {
+        t.write(&out.join("table3.csv"))?;
+    }
+    Ok(())
+}
