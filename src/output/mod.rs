@@ -2,5 +2,6 @@
 
 pub mod atomic;
 pub mod chart;
+pub mod real_report;
 pub mod report;
 pub mod table;

@@ -281,6 +281,7 @@ fn charts_of(out: &Path, experiment: &str) -> Vec<ChartSpec> {
 /// Write REPORT.md from the verdict files under `out`.
 pub fn write_report(out: &Path) -> Result<String> {
     let all = load_all(out);
+    let real = super::real_report::load(out);
     write_summary(out, &all)?;
     let robust = read_robustness(out);
     let mut s = String::new();
@@ -371,6 +372,7 @@ pub fn write_report(out: &Path) -> Result<String> {
             let _ = writeln!(s, "![{}]({}/{})", c.title, q.experiment, c.file);
         }
         claims_tables(&mut s, v, &robust);
+        super::real_report::question_rows(&mut s, v, &real);
         for c in v.claims.iter().filter(|c| c.breaks_lock()) {
             let _ = writeln!(
                 s,
@@ -430,6 +432,7 @@ pub fn write_report(out: &Path) -> Result<String> {
         }
         let _ = writeln!(s, "</details>");
     }
+    super::real_report::section(&mut s, out, &all, &real);
     changes(&mut s, &all);
     scope(&mut s, &all);
     if out.join("perf/charts.json").exists() {
