@@ -1,117 +1,197 @@
-"""The reference training step of `harness bench`, in JAX (CPU, jit), for a side-by-side ratio.
+"""The reference training steps of `harness bench`, in JAX (CPU, jit), for a side-by-side ratio.
 
-Same model and sizes as src/perf.rs: token batch 32 x 64, d_model 128, 4 heads, 2 Post-LN
-encoder layers, d_ff 512 with tanh-GELU, vocabulary 64, f32, cross-entropy on every
-position, AdamW (written out here, so only `jax` is needed).
+Same models and sizes as src/perf.rs and bench/torch_step.py, both f32, tanh-GELU, Post-LN
+encoder layers, sinusoidal positions, cross-entropy on every position, AdamW (lr 1e-3,
+written out here, so only `jax` is needed):
+  base: token batch 32 x 64, d_model 128, 4 heads, 2 layers, d_ff 512, vocabulary 64,
+        no mask, separate output layer with bias, embedding N(0, 1).
+  real: token batch 16 x 128, d_model 256, 8 heads, 4 layers, d_ff 1024, vocabulary 2048,
+        causal mask (computed densely: -inf added to the scores), tied embeddings
+        (logits = h E^T, no output bias), embedding N(0, 1/d_model).
 
-    python3 bench/jax_step.py --out results/perf/timing_peer_jax.csv
+Each thread count runs in a fresh child process, so the peak resident memory (getrusage
+ru_maxrss: the whole process, Python and XLA included) is that step's own. XLA sizes its
+CPU thread pool from the CPUs the process may run on, so the child pins itself to the
+first N of them (os.sched_setaffinity, Linux) and, for one thread, also turns off Eigen's
+multi-threading (XLA_FLAGS); the cpu_per_wall column shows whether the limit held.
+
+    python3 bench/jax_step.py                        # base -> results/perf/timing_peer_jax.csv
+    python3 bench/jax_step.py --reference real       # real -> results/perf/timing_peer_jax_real.csv
 """
 
 import argparse
 import csv
+import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
-
-B, T, D, H, L, F, V = 32, 64, 128, 4, 2, 512, 64
-
-
-def init(key):
-    def dense(key, i, o):
-        return {"w": jax.random.normal(key, (i, o)) / math.sqrt(i), "b": jnp.zeros(o)}
-
-    keys = iter(jax.random.split(key, 64))
-    p = {"embed": jax.random.normal(next(keys), (V, D)), "layers": []}
-    for _ in range(L):
-        p["layers"].append(
-            {
-                "q": dense(next(keys), D, D), "k": dense(next(keys), D, D),
-                "v": dense(next(keys), D, D), "o": dense(next(keys), D, D),
-                "f1": dense(next(keys), D, F), "f2": dense(next(keys), F, D),
-                "ln1": {"g": jnp.ones(D), "b": jnp.zeros(D)},
-                "ln2": {"g": jnp.ones(D), "b": jnp.zeros(D)},
-            }
-        )
-    p["head"] = dense(next(keys), D, V)
-    return p
+REFS = {
+    "base": dict(B=32, T=64, D=128, H=4, L=2, FF=512, V=64, tied=False, causal=False),
+    "real": dict(B=16, T=128, D=256, H=8, L=4, FF=1024, V=2048, tied=True, causal=True),
+}
+OUT = {
+    "base": "results/perf/timing_peer_jax.csv",
+    "real": "results/perf/timing_peer_jax_real.csv",
+}
 
 
-def sinusoid():
+def peak_rss_mib():
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    return kb / (1024.0 * 1024.0) if sys.platform == "darwin" else kb / 1024.0
+
+
+def child(reference, threads, reps):
+    """Time one reference step in this process (threads already limited); print one JSON line."""
+    import resource
+
+    import jax
+    import jax.numpy as jnp
+
+    c = REFS[reference]
+    B, T, D, H, L, F, V = (c[k] for k in ("B", "T", "D", "H", "L", "FF", "V"))
+
+    def init(key):
+        def dense(key, i, o):
+            return {"w": jax.random.normal(key, (i, o)) / math.sqrt(i), "b": jnp.zeros(o)}
+
+        keys = iter(jax.random.split(key, 64))
+        std = 1.0 / math.sqrt(D) if c["tied"] else 1.0
+        p = {"embed": jax.random.normal(next(keys), (V, D)) * std, "layers": []}
+        for _ in range(L):
+            p["layers"].append(
+                {
+                    "q": dense(next(keys), D, D), "k": dense(next(keys), D, D),
+                    "v": dense(next(keys), D, D), "o": dense(next(keys), D, D),
+                    "f1": dense(next(keys), D, F), "f2": dense(next(keys), F, D),
+                    "ln1": {"g": jnp.ones(D), "b": jnp.zeros(D)},
+                    "ln2": {"g": jnp.ones(D), "b": jnp.zeros(D)},
+                }
+            )
+        if not c["tied"]:
+            p["head"] = dense(next(keys), D, V)
+        return p
+
     pos = jnp.arange(T)[:, None]
     i = jnp.arange(D)[None, :] // 2
     ang = pos / jnp.power(10000.0, 2 * i / D)
-    return jnp.where(jnp.arange(D) % 2 == 0, jnp.sin(ang), jnp.cos(ang))
+    pe = jnp.where(jnp.arange(D) % 2 == 0, jnp.sin(ang), jnp.cos(ang))
+    mask = jnp.where(jnp.tril(jnp.ones((T, T), bool)), 0.0, -jnp.inf) if c["causal"] else None
 
+    def ln(x, p):
+        m = x.mean(-1, keepdims=True)
+        v = ((x - m) ** 2).mean(-1, keepdims=True)
+        return (x - m) / jnp.sqrt(v + 1e-5) * p["g"] + p["b"]
 
-def ln(x, p):
-    m = x.mean(-1, keepdims=True)
-    v = ((x - m) ** 2).mean(-1, keepdims=True)
-    return (x - m) / jnp.sqrt(v + 1e-5) * p["g"] + p["b"]
+    def lin(x, p):
+        return x @ p["w"] + p["b"]
 
+    def forward(p, x):
+        h = p["embed"][x] + pe
+        for lp in p["layers"]:
+            split = lambda t: t.reshape(B, T, H, D // H).transpose(0, 2, 1, 3)
+            q, k, v = split(lin(h, lp["q"])), split(lin(h, lp["k"])), split(lin(h, lp["v"]))
+            s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(D // H)
+            if mask is not None:
+                s = s + mask
+            w = jax.nn.softmax(s, axis=-1)
+            a = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
+            h = ln(h + lin(a, lp["o"]), lp["ln1"])
+            h = ln(h + lin(jax.nn.gelu(lin(h, lp["f1"]), approximate=True), lp["f2"]), lp["ln2"])
+        return h @ p["embed"].T if c["tied"] else lin(h, p["head"])
 
-def lin(x, p):
-    return x @ p["w"] + p["b"]
+    def loss_fn(p, x, y):
+        logp = jax.nn.log_softmax(forward(p, x), axis=-1)
+        return -jnp.take_along_axis(logp, y[..., None], axis=-1).mean()
 
+    @jax.jit
+    def step(p, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        lr, b1, b2, eps, wd = 1e-3, 0.9, 0.999, 1e-8, 0.01
+        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
 
-def forward(p, x):
-    h = p["embed"][x] + sinusoid()
-    for lp in p["layers"]:
-        split = lambda t: t.reshape(B, T, H, D // H).transpose(0, 2, 1, 3)
-        q, k, v = split(lin(h, lp["q"])), split(lin(h, lp["k"])), split(lin(h, lp["v"]))
-        w = jax.nn.softmax(q @ k.transpose(0, 1, 3, 2) / math.sqrt(D // H), axis=-1)
-        a = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
-        h = ln(h + lin(a, lp["o"]), lp["ln1"])
-        h = ln(h + lin(jax.nn.gelu(lin(h, lp["f1"]), approximate=True), lp["f2"]), lp["ln2"])
-    return lin(h, p["head"])
+        def upd(p, m, v):
+            mh, vh = m / (1 - b1 ** t), v / (1 - b2 ** t)
+            return p * (1 - lr * wd) - lr * mh / (jnp.sqrt(vh) + eps)
 
+        p = jax.tree_util.tree_map(upd, p, m, v)
+        return p, m, v, loss
 
-def loss_fn(p, x, y):
-    logp = jax.nn.log_softmax(forward(p, x), axis=-1)
-    return -jnp.take_along_axis(logp, y[..., None], axis=-1).mean()
-
-
-@jax.jit
-def step(p, m, v, t, x, y):
-    loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-    lr, b1, b2, eps, wd = 1e-3, 0.9, 0.999, 1e-8, 0.01
-    m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
-    v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
-    def upd(p, m, v):
-        mh, vh = m / (1 - b1 ** t), v / (1 - b2 ** t)
-        return p * (1 - lr * wd) - lr * mh / (jnp.sqrt(vh) + eps)
-    p = jax.tree_util.tree_map(upd, p, m, v)
-    return p, m, v, loss
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--out", default="results/perf/timing_peer_jax.csv")
-    a = ap.parse_args()
-    key = jax.random.PRNGKey(0)
-    p = init(key)
+    p = init(jax.random.PRNGKey(0))
     m = jax.tree_util.tree_map(jnp.zeros_like, p)
     v = jax.tree_util.tree_map(jnp.zeros_like, p)
     x = jax.random.randint(jax.random.PRNGKey(1), (B, T), 0, V)
     y = jax.random.randint(jax.random.PRNGKey(2), (B, T), 0, V)
     times = []
-    for i in range(a.reps + 3):
+    warmup = 3
+    for i in range(reps + warmup):
+        if i == warmup:
+            r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         t0 = time.perf_counter()
         p, m, v, loss = step(p, m, v, float(i + 1), x, y)
         loss.block_until_ready()
-        if i >= 3:
+        if i >= warmup:
             times.append(time.perf_counter() - t0)
-    ms = statistics.median(times) * 1e3
-    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    with open(a.out, "w", newline="") as f:
+    r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    print(json.dumps({
+        "median_ms": statistics.median(times) * 1e3,
+        "peak_rss_mib": peak_rss_mib(),
+        "cpu_per_wall": cpu / (w1 - w0),
+        "version": jax.__version__,
+        "devices": str(jax.devices()),
+    }))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference", choices=sorted(REFS), default="base")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--out", help="CSV path (default: results/perf/timing_peer_jax[_real].csv)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    threads = [int(t) for t in a.threads.split(",")]
+    if a.child:
+        child(a.reference, threads[0], a.reps)
+        return
+    out = a.out or OUT[a.reference]
+    rows = []
+    for n in threads:
+        env = dict(os.environ)
+        if n == 1:
+            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--reference", a.reference,
+               "--threads", str(n), "--reps", str(a.reps)]
+        pin = None
+        if hasattr(os, "sched_setaffinity"):
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) < n:
+                sys.exit(f"{n} threads asked for, but this process may run on {len(cpus)} CPUs")
+            pin = lambda: os.sched_setaffinity(0, cpus[:n])
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=pin)
+        if r.returncode != 0:
+            sys.exit(f"JAX {a.reference} step at {n} threads failed:\n{r.stderr}")
+        m = json.loads(r.stdout.strip().splitlines()[-1])
+        rows.append([a.reference, "jax", n, m["median_ms"], m["peak_rss_mib"], m["cpu_per_wall"],
+                     m["version"], a.reps, m["devices"]])
+        print(f"JAX {a.reference} step, {n} thread{'' if n == 1 else 's'}: {m['median_ms']:.1f} ms median over {a.reps} "
+              f"steps, peak RSS {m['peak_rss_mib']:.0f} MiB, CPU/wall {m['cpu_per_wall']:.2f}")
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["system", "median_ms", "jax_version", "devices"])
-        w.writerow(["jax", ms, jax.__version__, str(jax.devices())])
-    print(f"JAX reference step: {ms:.1f} ms median over {a.reps} steps -> {a.out}")
+        w.writerow(["reference", "system", "threads", "median_ms", "peak_rss_mib", "cpu_per_wall", "version",
+                    "reps", "devices"])
+        w.writerows(rows)
+    print(f"-> {out}")
 
 
 if __name__ == "__main__":

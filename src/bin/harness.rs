@@ -27,7 +27,7 @@ use transformer_claims::output::chart::{self, ChartSpec};
 use transformer_claims::output::report;
 use transformer_claims::output::table::Table;
 use transformer_claims::registry::{self, Question, QUESTIONS};
-use transformer_claims::{cli, fmt, row};
+use transformer_claims::{cli, fmt, perf, row};
 
 #[derive(Parser, Debug)]
 #[command(name = "harness", version)]
@@ -118,10 +118,21 @@ enum Cmd {
         #[arg(long, value_name = "K")]
         seeds: Option<u64>,
     },
-    /// Time the model core: reference training step, attention, matmul → OUT/perf/.
+    /// Time the model core: the two reference training steps (base, real) at 1 and 2
+    /// threads beside the peers' CSVs (bench/README.md), attention, matmul → OUT/perf/.
     Bench {
-        /// Timed repetitions per measurement (after one warm-up).
+        /// Timed repetitions per measurement (after one warm-up; two for the reference
+        /// steps).
         #[arg(long, default_value_t = 10, value_name = "N")]
+        reps: usize,
+    },
+    /// (Internal) one reference step timed in this process, at the thread count of
+    /// RAYON_NUM_THREADS; `harness bench` runs it as a child process.
+    #[command(hide = true)]
+    BenchChild {
+        #[arg(long, value_name = "base|real")]
+        reference: String,
+        #[arg(long, value_name = "N")]
         reps: usize,
     },
     /// Check the locks on held-out seeds: run every experiment over K seeds that no
@@ -195,6 +206,7 @@ fn main() {
             which,
         } => robustness(out, from, seeds, full, &which),
         Cmd::Bench { reps } => bench(out, reps),
+        Cmd::BenchChild { reference, reps } => bench_child(&reference, reps),
         Cmd::Data {
             cmd: DataCmd::Fetch { dir },
         } => data_fetch(&dir),
@@ -934,24 +946,140 @@ fn robustness(out: &Path, from: u64, k: u64, full: bool, which: &[String]) -> Re
     Ok(ok)
 }
 
+/// Thread counts every reference step is timed at (candle and the peers alike).
+const BENCH_THREADS: [usize; 2] = [1, 2];
+
+/// A number for a CSV cell, or `n/a`.
+fn or_na(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_finite() => v.to_string(),
+        _ => "n/a".into(),
+    }
+}
+
+/// One peer's measurement of one reference step.
+struct PeerRow {
+    /// Median ms at 2 threads (or at the peer's own thread count in an older CSV).
+    ms: f64,
+    ms_1_thread: Option<f64>,
+    peak_rss_mib: Option<f64>,
+    version: String,
+}
+
+/// The peer CSV `bench/{peer}_step.py --reference R` writes (bench/README.md):
+/// `timing_peer_{peer}.csv` for base, `timing_peer_{peer}_real.csv` for real; one row
+/// per thread count. A CSV from before the thread columns gives its one median only.
+fn read_peer(dir: &Path, peer: &str, r: perf::Reference) -> Option<PeerRow> {
+    let file = match r {
+        perf::Reference::Base => format!("timing_peer_{peer}.csv"),
+        perf::Reference::Real => format!("timing_peer_{peer}_real.csv"),
+    };
+    let t = Table::read(&dir.join(file)).ok()?;
+    let ms = t.numbers("median_ms").ok()?;
+    let col = |name: &str| t.strings(name).ok();
+    let first = |name: &str| col(name).and_then(|v| v.first().cloned());
+    let Some(refs) = col("reference") else {
+        // The older format: one row of the base step at the script's thread count,
+        // version in `torch_version` or `jax_version`.
+        if r != perf::Reference::Base {
+            return None;
+        }
+        return Some(PeerRow {
+            ms: *ms.first()?,
+            ms_1_thread: None,
+            peak_rss_mib: None,
+            version: first("torch_version")
+                .or_else(|| first("jax_version"))
+                .unwrap_or_default(),
+        });
+    };
+    let threads = col("threads")?;
+    let rss = col("peak_rss_mib")?;
+    let version = col("version").unwrap_or_default();
+    let at =
+        |n: usize| (0..t.rows.len()).find(|&i| refs[i] == r.name() && threads[i] == n.to_string());
+    let i2 = at(2)?;
+    Some(PeerRow {
+        ms: ms[i2],
+        ms_1_thread: at(1).map(|i| ms[i]),
+        peak_rss_mib: rss[i2].parse().ok(),
+        version: version.get(i2).cloned().unwrap_or_default(),
+    })
+}
+
+/// Run this program as a timing child for one reference step at `threads` threads
+/// (candle sizes its thread pool once per process, and a fresh process measures the
+/// step's own peak memory).
+fn bench_spawn(r: perf::Reference, threads: usize, reps: usize) -> Result<perf::ChildReport> {
+    let exe = std::env::current_exe().context("cannot find this program to re-run it")?;
+    let out = Command::new(exe)
+        .args(["bench-child", "--reference", r.name(), "--reps"])
+        .arg(reps.to_string())
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .env("CANDLE_NUM_THREADS", threads.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start the timing child")?;
+    if !out.status.success() {
+        bail!(
+            "timing child ({} step, {threads} threads) failed: {}",
+            r.name(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let c = perf::ChildReport::parse(&String::from_utf8_lossy(&out.stdout))?;
+    if c.threads != threads {
+        bail!(
+            "timing child asked for {threads} threads but candle uses {}",
+            c.threads
+        );
+    }
+    Ok(c)
+}
+
+fn bench_child(reference: &str, reps: usize) -> Result<bool> {
+    let Some(r) = perf::Reference::parse(reference) else {
+        return Err(Usage(format!(
+            "unknown reference step '{reference}' (base or real)"
+        ))
+        .into());
+    };
+    print!("{}", perf::ChildReport::measure(r, reps)?.to_lines());
+    Ok(true)
+}
+
 fn bench(out: &Path, reps: usize) -> Result<bool> {
-    use transformer_claims::perf;
     let dir = out.join("perf");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let cfg = perf::StepConfig::default();
-    eprintln!("timing the reference training step ({reps} steps)…");
-    let [f, b, o, step] = perf::reference_step(cfg, 2, reps)?;
-    let mut t = Table::new(&["part", "median_ms"]);
-    for (name, s) in [
-        ("forward", f),
-        ("backward", b),
-        ("optimizer", o),
-        ("whole step", step),
-    ] {
-        t.push(row![name, s * 1e3]);
+    // The reference steps, each in a child process per thread count.
+    let mut steps: Vec<(perf::Reference, Vec<perf::ChildReport>)> = vec![];
+    for r in perf::Reference::ALL {
+        let mut v = vec![];
+        for th in BENCH_THREADS {
+            eprintln!(
+                "timing the {} reference step at {} ({reps} steps)…",
+                r.name(),
+                fmt::plural(th, "thread", "threads")
+            );
+            v.push(bench_spawn(r, th, reps)?);
+        }
+        steps.push((r, v));
+    }
+    let mut t = Table::new(&["reference", "part", "median_ms", "median_ms_1_thread"]);
+    for (r, v) in &steps {
+        for (k, name) in ["forward", "backward", "optimizer", "whole step"]
+            .into_iter()
+            .enumerate()
+        {
+            t.push(row![
+                r.name(),
+                name,
+                v[1].times[k] * 1e3,
+                v[0].times[k] * 1e3
+            ]);
+        }
     }
     t.write(&dir.join("timing_step.csv"))?;
-    let flop_ms = cfg.flops() / 1e9 / perf::matmul_gflops(1024, reps.min(5))? * 1e3;
     eprintln!("timing attention and matmul…");
     let mut a = Table::new(&["n", "median_ms"]);
     for n in [64, 128, 256, 512] {
@@ -963,32 +1091,79 @@ fn bench(out: &Path, reps: usize) -> Result<bool> {
         m.push(row![n, perf::matmul_gflops(n, reps.min(5))?]);
     }
     m.write(&dir.join("timing_matmul.csv"))?;
-    // Peers: the same step in other frameworks, if their benchmark wrote a CSV (bench/README.md).
-    let mut p = Table::new(&["system", "median_ms", "ratio_to_candle"]);
-    p.push(row!["candle (this core)", step * 1e3, 1.0]);
-    for peer in ["jax", "pytorch"] {
-        if let Ok(pt) = Table::read(&dir.join(format!("timing_peer_{peer}.csv"))) {
-            if let Ok(ms) = pt.numbers("median_ms") {
-                if let Some(&ms) = ms.first() {
-                    p.push(row![peer, ms, ms / (step * 1e3)]);
-                }
+    // Peers: the same steps in other frameworks, if their benchmark wrote a CSV
+    // (bench/README.md). Times at 2 threads; ratios are this row's time over the other's.
+    let mut p = Table::new(&[
+        "reference",
+        "system",
+        "median_ms",
+        "ratio_to_pytorch",
+        "ratio_to_candle",
+        "peak_rss_mib",
+        "speedup_1_to_2_threads",
+        "flop_limit_share",
+        "median_ms_1_thread",
+        "version",
+    ]);
+    for (r, v) in &steps {
+        let candle_ms = v[1].times[3] * 1e3;
+        let flops = r.config().flops();
+        let limit_ms = flops / 1e9 / v[1].gflops * 1e3;
+        let limit_1 = flops / 1e9 / v[0].gflops * 1e3;
+        let mut rows = vec![(
+            "candle (this core)".to_string(),
+            PeerRow {
+                ms: candle_ms,
+                ms_1_thread: Some(v[0].times[3] * 1e3),
+                peak_rss_mib: v[1].peak_rss_mib,
+                version: String::new(),
+            },
+        )];
+        for peer in ["jax", "pytorch"] {
+            if let Some(row) = read_peer(&dir, peer, *r) {
+                rows.push((peer.to_string(), row));
             }
         }
+        rows.push((
+            "FLOP limit at measured matmul speed".to_string(),
+            PeerRow {
+                ms: limit_ms,
+                ms_1_thread: Some(limit_1),
+                peak_rss_mib: None,
+                version: String::new(),
+            },
+        ));
+        let torch_ms = rows
+            .iter()
+            .find(|(s, _)| s == "pytorch")
+            .map(|(_, row)| row.ms);
+        for (system, row) in rows {
+            p.push(row![
+                r.name(),
+                system,
+                row.ms,
+                or_na(torch_ms.map(|t| row.ms / t)),
+                row.ms / candle_ms,
+                or_na(row.peak_rss_mib),
+                or_na(row.ms_1_thread.map(|one| one / row.ms)),
+                limit_ms / row.ms,
+                or_na(row.ms_1_thread),
+                row.version
+            ]);
+        }
     }
-    p.push(row![
-        "FLOP limit at measured matmul speed",
-        flop_ms,
-        flop_ms / (step * 1e3)
-    ]);
     p.write(&dir.join("timing_peers.csv"))?;
     let specs = vec![
         ChartSpec::bars(
             "step.png",
             "timing_step.csv",
-            "Reference training step (median ms)",
+            "Reference training steps at 2 threads (median ms)",
             "part",
             &["median_ms"],
         )
+        .series("reference")
+        .series_format("{} step")
+        .log_y()
         .labels("", "ms"),
         ChartSpec::line(
             "attention.png",
@@ -1012,23 +1187,51 @@ fn bench(out: &Path, reps: usize) -> Result<bool> {
         ChartSpec::bars(
             "peers.png",
             "timing_peers.csv",
-            "Reference step: candle vs peers (median ms)",
+            "Reference steps at 2 threads: candle vs peers (median ms)",
             "system",
             &["median_ms"],
         )
+        .series("reference")
+        .series_format("{} step")
+        .log_y()
         .labels("", "ms"),
     ];
     for s in &specs {
         chart::draw(&dir, s)?;
     }
     transformer_claims::output::atomic::write_json(&dir.join("charts.json"), &specs)?;
-    println!("reference step: {:.1} ms (forward {:.1}, backward {:.1}, optimizer {:.1}); FLOP limit {:.1} ms", step * 1e3, f * 1e3, b * 1e3, o * 1e3, flop_ms);
+    for (r, v) in &steps {
+        let [f, b, o, s] = v[1].times;
+        println!(
+            "{} reference step, 2 threads: {:.1} ms (forward {:.1}, backward {:.1}, optimizer {:.1}); 1 thread: {:.1} ms",
+            r.name(),
+            s * 1e3,
+            f * 1e3,
+            b * 1e3,
+            o * 1e3,
+            v[0].times[3] * 1e3
+        );
+    }
+    let h = &p.header;
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap_or(0);
+    let (ms, rt, rc, rss, sp) = (
+        col("median_ms"),
+        col("ratio_to_pytorch"),
+        col("ratio_to_candle"),
+        col("peak_rss_mib"),
+        col("speedup_1_to_2_threads"),
+    );
+    let num = |s: &str| s.parse().map_or_else(|_| s.to_string(), report::fmt_num);
     for r in &p.rows {
         println!(
-            "  {:<40} {:>9} ms  ratio {}",
+            "  {:<5} {:<36} {:>9} ms  ×pytorch {:>6}  ×candle {:>6}  peak {:>6} MiB  1→2 threads {:>5}",
             r[0],
-            report::fmt_num(r[1].parse().unwrap_or(f64::NAN)),
-            report::fmt_num(r[2].parse().unwrap_or(f64::NAN))
+            r[1],
+            num(&r[ms]),
+            num(&r[rt]),
+            num(&r[rc]),
+            num(&r[rss]),
+            num(&r[sp])
         );
     }
     println!("wrote {}", dir.display());
