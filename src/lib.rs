@@ -10,6 +10,8 @@
 //!   repeats (arms × seeds sweeps, grouped estimates, estimate columns).
 //! - [`output`]: atomic files, CSV, charts (redrawn from CSV) and the report.
 //! - [`registry`]: the one list of the 21 questions and their experiments.
+//! - [`data`] and [`real`]: real corpora (fetched from package registries) and the
+//!   real-data track that re-decides the training claims on them (`harness real`).
 //! - [`experiment`]: the context every experiment binary runs in; [`cli`] its flags.
 //!
 //! The experiments themselves live in `experiments/qNN_*.rs`, one binary each.

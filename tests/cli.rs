@@ -220,3 +220,40 @@ fn cargo_bins_match_the_registry() {
     want.insert(0, "harness".into());
     assert_eq!(bins, want);
 }
+
+/// `harness real`: an unknown claim is a usage error naming the claims; missing data is
+/// a runtime error that says how to get it; a generated text runs one claim end to end
+/// on a short budget.
+#[test]
+fn harness_real_errors_and_a_short_run() {
+    let o = run("harness", &["real", "Q99.9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&stderr(&o)) && stderr(&o).contains("Q12.3"), "{}", stderr(&o));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nothing");
+    let o = run("harness", &["real", "Q2.2", "--data", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        one_line(&stderr(&o)) && stderr(&o).contains("harness data fetch"),
+        "{}",
+        stderr(&o)
+    );
+
+    let text: String = (0..3000)
+        .map(|i| format!("line {i} of a play, said the king {}\n", i % 7))
+        .collect();
+    let f = tmp.path().join("play.txt");
+    std::fs::write(&f, text).unwrap();
+    let out = tmp.path().join("out");
+    let o = run(
+        "harness",
+        &[
+            "real", "Q2.2", "--text", f.to_str().unwrap(), "--steps", "2", "--seeds", "2",
+            "--out", out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = std::fs::read_to_string(out.join("real/q02_qk_projections/verdict.json")).unwrap();
+    assert!(v.contains("\"mode\": \"real\""), "{v}");
+}

@@ -110,8 +110,8 @@ enum Cmd {
         /// Any TSV of sentence pairs instead of DIR/kjv_rv1909.tsv.
         #[arg(long, value_name = "FILE")]
         pairs: Option<PathBuf>,
-        /// Training steps per run instead of the committed plan's (for a trial run;
-        /// write it elsewhere with --out).
+        /// Training steps per run instead of the committed plan's (a trial run: its
+        /// results go to target/quick-results/real/ unless --out is given).
         #[arg(long, value_name = "N")]
         steps: Option<usize>,
         /// Seeds 0..K instead of the committed plan's three.
@@ -185,7 +185,11 @@ fn main() {
     cli::one_line_panics();
     transformer_claims::alloc::keep_freed_memory();
     let args: Args = cli::parse_or_exit(ABOUT);
-    let quick_run = matches!(args.cmd, Cmd::Run { quick: true, .. });
+    // Quick runs, and real-data runs on a budget other than the committed plan's, go to
+    // a scratch folder unless --out says otherwise: they never overwrite results/.
+    let quick_run = matches!(args.cmd, Cmd::Run { quick: true, .. })
+        || matches!(args.cmd, Cmd::Real { steps: Some(_), .. })
+        || matches!(args.cmd, Cmd::Real { seeds: Some(_), .. });
     let out = cli::out_dir(&args.out, quick_run);
     let out = &out;
     let r = match args.cmd {
@@ -524,6 +528,19 @@ fn plot(out: &Path, which: &[String]) -> Result<bool> {
     }
     if which.is_empty() && out.join("perf/charts.json").exists() {
         n += chart::redraw_dir(&out.join("perf"))?;
+    }
+    // The real-data track's charts (results/real/ and one folder per question).
+    if which.is_empty() {
+        let real = out.join("real");
+        let mut rdirs = vec![real.clone()];
+        if let Ok(rd) = std::fs::read_dir(&real) {
+            let mut sub: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            sub.sort();
+            rdirs.extend(sub);
+        }
+        for d in rdirs.iter().filter(|d| d.join("charts.json").exists()) {
+            n += chart::redraw_dir(d)?;
+        }
     }
     if dirs == 0 {
         bail!("no results to plot under {}", out.display());

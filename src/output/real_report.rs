@@ -58,7 +58,7 @@ pub fn question_rows(s: &mut String, toy: &VerdictFile, real: &[RealVerdicts]) {
     let _ = writeln!(s, "\n*Real data* (`results/real/{}/`, not locked: CI cannot download the corpora)\n", rows[0].1.experiment);
     let _ = writeln!(s, "| claim | toy verdict | real-data verdict | estimate [95% CI] | task and model | transfers? |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for (t, v, r) in rows {
+    for (t, v, r) in &rows {
         let _ = writeln!(
             s,
             "| {} | {} | **{}** | {} {} | {}; {}; {} seeds | {} |",
@@ -77,6 +77,12 @@ pub fn question_rows(s: &mut String, toy: &VerdictFile, real: &[RealVerdicts]) {
         let why = crate::real::notes::why(&r.id);
         let _ = writeln!(s, "\n- {} on real data: {}. {}", r.id, cell(&r.metric), why);
     }
+    let dir = &rows[0].1.experiment;
+    let _ = writeln!(
+        s,
+        "\n![{} on real text: held-out loss by arm](real/{dir}/real_loss_curves.png)",
+        rows[0].2.id
+    );
 }
 
 /// The `## Real data` section: toy against real for every re-decided claim, the
@@ -193,5 +199,6 @@ fn table3(s: &mut String, out: &Path) {
             let _ = writeln!(s, "| {label} | {ps} | {pb} | {pd} | {os} | {ol} | {od} | {pp} |");
         }
     }
-    let _ = writeln!(s, "\n{}\n", crate::real::notes::TABLE3);
+    let _ = writeln!(s, "\n![Table 3 in miniature: held-out loss above the best setting of each row](real/table3.png)\n");
+    let _ = writeln!(s, "{}\n", crate::real::notes::TABLE3);
 }

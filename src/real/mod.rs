@@ -266,7 +266,34 @@ pub fn run_claims(text: &str, opt: &Options, say: &dyn Fn(&str)) -> Result<Vec<C
         results.push(res);
     }
     write_table3(opt.out, plan)?;
+    write_timing(opt.out, &runs)?;
     Ok(results)
+}
+
+/// results/real/timing_runs.csv: wall-clock seconds of each run (data, contended
+/// when two tracks share the cores), merged with the rows already there.
+fn write_timing(out: &Path, runs: &[RunRecord]) -> Result<()> {
+    let p = out.join("timing_runs.csv");
+    let mut rows: Vec<Vec<String>> = Table::read(&p).map(|t| t.rows).unwrap_or_default();
+    for r in runs {
+        let steps = r.config["arm"]["train"]["steps"].as_u64().unwrap_or(0);
+        let row = vec![
+            r.arm.clone(),
+            r.seed.to_string(),
+            steps.to_string(),
+            format!("{:.1}", r.seconds),
+            format!("{:.1}", 1e3 * r.seconds / steps.max(1) as f64),
+        ];
+        match rows.iter_mut().find(|x| x[0] == row[0] && x[1] == row[1]) {
+            Some(x) => *x = row,
+            None => rows.push(row),
+        }
+    }
+    let mut t = Table::new(&["arm", "seed", "steps", "seconds", "ms_per_step"]);
+    for r in rows {
+        t.push(r);
+    }
+    t.write(&p)
 }
 
 /// results/real/<dir>/: verdict.json, runs.csv, curves.csv and a loss-curve chart.
@@ -413,9 +440,37 @@ fn write_table3(out: &Path, plan: &Plan) -> Result<()> {
             xs.len().to_string(),
         ]);
     }
-    if !t.rows.is_empty() {
-        t.write(&out.join("table3.csv"))?;
+    if t.rows.is_empty() {
+        return Ok(());
     }
+    // How far each setting is above the best of its row, and a label for the chart.
+    let loss = t.numbers("loss")?;
+    let mut best: Vec<(String, f64)> = vec![];
+    for (r, l) in t.rows.iter().zip(&loss) {
+        match best.iter_mut().find(|b| b.0 == r[0]) {
+            Some(b) => b.1 = b.1.min(*l),
+            None => best.push((r[0].clone(), *l)),
+        }
+    }
+    t.header.push("above_best".into());
+    t.header.push("label".into());
+    for (r, l) in t.rows.iter_mut().zip(&loss) {
+        let b = best.iter().find(|b| b.0 == r[0]).map_or(f64::NAN, |b| b.1);
+        let label = format!("({}) {}", r[0], r[2]);
+        r.push(format!("{:.4}", l - b));
+        r.push(label);
+    }
+    t.write(&out.join("table3.csv"))?;
+    let chart = ChartSpec::hbars(
+        "table3.png",
+        "table3.csv",
+        "Table 3 in miniature (Shakespeare, char LM): held-out loss above the best setting of its row",
+        "label",
+        &["above_best"],
+    )
+    .labels("", "mean held-out loss minus the row's best (nats/char; 0 = best of the row)");
+    crate::output::atomic::write_json(&out.join("charts.json"), &vec![chart.clone()])?;
+    crate::output::chart::draw(out, &chart)?;
     Ok(())
 }
 

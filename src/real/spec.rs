@@ -6,7 +6,9 @@
 //!
 //! One margin for every loss gap: 0.02 nats per character (about 1% of a char-level
 //! model's loss here), in both directions: a gap whose whole 95% interval is above
-//! +0.02 supports the claim, one wholly below −0.02 refutes it.
+//! +0.02 supports the claim, one wholly below −0.02 refutes it. Q14.L3 keeps its toy
+//! rule's relative form (2% of the loss area, both ways). A run that diverges counts
+//! with the loss of a uniform guess, ln V, from the step it diverged.
 
 use crate::claim::Rule;
 
