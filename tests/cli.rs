@@ -228,11 +228,18 @@ fn cargo_bins_match_the_registry() {
 fn harness_real_errors_and_a_short_run() {
     let o = run("harness", &["real", "Q99.9"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(one_line(&stderr(&o)) && stderr(&o).contains("Q12.3"), "{}", stderr(&o));
+    assert!(
+        one_line(&stderr(&o)) && stderr(&o).contains("Q12.3"),
+        "{}",
+        stderr(&o)
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("nothing");
-    let o = run("harness", &["real", "Q2.2", "--data", missing.to_str().unwrap()]);
+    let o = run(
+        "harness",
+        &["real", "Q2.2", "--data", missing.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         one_line(&stderr(&o)) && stderr(&o).contains("harness data fetch"),
@@ -249,8 +256,16 @@ fn harness_real_errors_and_a_short_run() {
     let o = run(
         "harness",
         &[
-            "real", "Q2.2", "--text", f.to_str().unwrap(), "--steps", "2", "--seeds", "2",
-            "--out", out.to_str().unwrap(),
+            "real",
+            "Q2.2",
+            "--text",
+            f.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--seeds",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));

@@ -86,3 +86,47 @@ fn report_and_readme_read_well() {
         );
     }
 }
+
+/// The committed real-data track: a verdict file with mode "real" for every real-data
+/// claim, the translation score, Table 3, and the report sections that show them.
+#[test]
+fn committed_real_data_results() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let real = root.join("results/real");
+    let mut n = 0;
+    for c in transformer_claims::real::spec::CLAIMS {
+        let p = real.join(c.dir).join("verdict.json");
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .unwrap();
+        assert_eq!(v["mode"], "real", "{}", p.display());
+        assert!(v["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == c.id));
+        assert!(
+            v["seeds"].as_array().unwrap().len() >= 3,
+            "{}: fewer than 3 seeds",
+            c.id
+        );
+        n += 1;
+    }
+    assert!(n >= 8);
+    let t: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(real.join("translation/verdict.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(t["mode"], "real");
+    assert!(t["chrf"]["point"].as_f64().unwrap() > 0.0);
+    assert!(real.join("table3.csv").exists() && real.join("table3.png").exists());
+    let report = std::fs::read_to_string(root.join("results/REPORT.md")).unwrap();
+    for s in [
+        "## Real data: do the toy verdicts transfer?",
+        "### Table 3 in miniature",
+        "chrF",
+    ] {
+        assert!(report.contains(s), "REPORT.md lacks {s:?}");
+    }
+}

@@ -657,7 +657,8 @@ fn write_report(out: &Path, readme: Option<&Path>) -> Result<bool> {
     let all = report::load_all(out);
     let rob = report::read_robustness(out);
     let link = format!("{}/REPORT.md", out.display());
-    let table = report::verdict_table(&all, &rob, &link);
+    let real = transformer_claims::output::real_report::load(out);
+    let table = report::verdict_table_with(&all, &rob, &link, &real);
     let new = format!("{}{START}\n{table}{}", &text[..a], &text[b..]);
     if new != text {
         transformer_claims::output::atomic::write(readme, new.as_bytes())?;

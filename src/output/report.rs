@@ -151,17 +151,27 @@ pub fn write_summary(out: &Path, all: &[VerdictFile]) -> Result<()> {
 /// The verdict table used at the top of REPORT.md and in the README: one row per
 /// claim, readable without the report.
 pub fn verdict_table(all: &[VerdictFile], robust: &Robustness, link_prefix: &str) -> String {
+    verdict_table_with(all, robust, link_prefix, &[])
+}
+
+/// As [`verdict_table`], with a `real data` column from the real-data track's verdicts.
+pub fn verdict_table_with(
+    all: &[VerdictFile],
+    robust: &Robustness,
+    link_prefix: &str,
+    real: &[crate::real::RealVerdicts],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| Q | claim | what it says | kind | verdict | locked | literature | estimate | interval | held-out seeds |"
+        "| Q | claim | what it says | kind | verdict | locked | literature | real data | estimate | interval | held-out seeds |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for q in QUESTIONS {
         let Some(v) = all.iter().find(|v| v.experiment == q.experiment) else {
             let _ = writeln!(
                 s,
-                "| {} | | {} (not yet measured) | | | | | | | |",
+                "| {} | | {} (not yet measured) | | | | | | | | |",
                 q.number,
                 cell(q.title)
             );
@@ -174,9 +184,14 @@ pub fn verdict_table(all: &[VerdictFile], robust: &Robustness, link_prefix: &str
                 String::new()
             };
             let mark = if c.breaks_lock() { " ⚠" } else { "" };
+            let on_real = real
+                .iter()
+                .flat_map(|v| v.claims.iter())
+                .find(|r| r.id == c.id)
+                .map_or("—", |r| r.verdict.as_str());
             let _ = writeln!(
                 s,
-                "| {qq} | {} | {} | {} | **{}**{mark} | {} | {} | {} | {} | {} |",
+                "| {qq} | {} | {} | {} | **{}**{mark} | {} | {} | {on_real} | {} | {} | {} |",
                 c.id,
                 cell(&short(&c.statement, 90)),
                 c.kind.mark(),
@@ -319,7 +334,7 @@ pub fn write_report(out: &Path) -> Result<String> {
         out.display()
     );
     let _ = writeln!(s, "## Verdicts at a glance\n");
-    s.push_str(&verdict_table(&all, &robust, ""));
+    s.push_str(&verdict_table_with(&all, &robust, "", &real));
     let disagree: Vec<String> = all
         .iter()
         .flat_map(|v| {

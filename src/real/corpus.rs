@@ -218,7 +218,7 @@ mod tests {
         let c = CharCorpus::new(&t);
         assert_eq!(c.train.len() + c.held.len(), t.chars().count());
         let blocks = t.chars().count().div_ceil(BLOCK);
-        assert_eq!(c.held.len() > 0, blocks >= HELD_EVERY);
+        assert_eq!(!c.held.is_empty(), blocks >= HELD_EVERY);
         assert!(c.vocab() < 40);
         let lines = c.lines(&c.train, 8, 20);
         assert!(lines.iter().all(|l| l.len() >= 8 && l.len() <= 20));

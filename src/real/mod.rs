@@ -270,6 +270,49 @@ pub fn run_claims(text: &str, opt: &Options, say: &dyn Fn(&str)) -> Result<Vec<C
     Ok(results)
 }
 
+/// How an arm reads in a claim's chart ("base" is the varied factor's default).
+pub fn arm_label(id: &str, arm: &str) -> String {
+    let base = match id {
+        "Q1.2" => "h = 4 (base)",
+        "Q2.2" => "separate W_Q, W_K (base)",
+        "Q3.L2" => "scaled 1/√d_k (base)",
+        "Q8.3" => "×√d_model (base)",
+        "Q11.L2" => "residuals (base)",
+        "Q14.L3" => "ReLU (base)",
+        _ => "base",
+    };
+    let s = match arm {
+        "base" => base,
+        "h1" => "h = 1",
+        "h2" => "h = 2",
+        "h8" => "h = 8",
+        "h16" => "h = 16",
+        "shared_qk" => "shared W",
+        "unscaled" => "unscaled",
+        "no_embed_scale" => "no scale",
+        "no_residual" => "no residuals",
+        "gelu" => "GELU",
+        "dropout_0.1" => "dropout 0.1",
+        "pos_learned" => "learned",
+        "pos_sinusoidal" => "sinusoidal",
+        "pos_rotary" => "rotary",
+        "pos_relative_bias" => "relative bias",
+        "deep_post_warmup" => "Post-LN, warmup",
+        "deep_post_no_warmup" => "Post-LN, no warmup",
+        "deep_pre_warmup" => "Pre-LN, warmup",
+        "deep_pre_no_warmup" => "Pre-LN, no warmup",
+        other => {
+            return other
+                .replace("lines_", "")
+                .replace("masked_batchnorm", "masked BatchNorm")
+                .replace("batchnorm", "BatchNorm")
+                .replace("layernorm", "LayerNorm")
+                .replace("_lr", ", rate ")
+        }
+    };
+    s.to_string()
+}
+
 /// results/real/timing_runs.csv: wall-clock seconds of each run (data, contended
 /// when two tracks share the cores), merged with the rows already there.
 fn write_timing(out: &Path, runs: &[RunRecord]) -> Result<()> {
@@ -354,7 +397,7 @@ fn write_question(
                 .collect();
             let e: Estimate = stats::mean_ci(&xs, 0.95);
             curves.push(vec![
-                a.to_string(),
+                arm_label(c.id, a),
                 step.to_string(),
                 format!("{:.6}", e.point),
                 format!("{:.6}", e.lo),
@@ -377,8 +420,46 @@ fn write_question(
     .series("arm")
     .interval("loss", "loss_lo", "loss_hi")
     .labels("training step", "held-out loss (nats/char)");
-    crate::output::atomic::write_json(&dir.join("charts.json"), &vec![chart.clone()])?;
-    crate::output::chart::draw(&dir, &chart)?;
+    let mut charts = vec![chart];
+    if c.id == "Q10.L1" {
+        // The deciding quantity: loss inside against past the training length.
+        let mut t = Table::new(&["encoding", "inside", "past"]);
+        for a in &arms {
+            let rs: Vec<&RunRecord> = runs.iter().filter(|r| r.arm == *a).collect();
+            let past: Vec<f64> = rs.iter().filter_map(|r| r.long_loss).collect();
+            if past.is_empty() {
+                continue;
+            }
+            let inside: Vec<f64> = rs.iter().map(|r| r.final_loss).collect();
+            t.push(vec![
+                arm_label(c.id, a),
+                format!("{:.6}", stats::mean(&inside)),
+                format!("{:.6}", stats::mean(&past)),
+            ]);
+        }
+        t.write(&dir.join("extrapolation.csv"))?;
+        charts.push(
+            ChartSpec::bars(
+                "real_extrapolation.png",
+                "extrapolation.csv",
+                &format!(
+                    "Q10.L1 on real text: held-out loss inside (positions 1–{}) and past (positions {}–{}) the training length",
+                    plan.seq,
+                    plan.seq + 1,
+                    plan.long_seq
+                ),
+                "encoding",
+                &["inside", "past"],
+            )
+            .name("inside", "inside the training length")
+            .name("past", "past the training length")
+            .labels("encoding (learned positions have no rows past the training length)", "held-out loss (nats/char, mean of seeds)"),
+        );
+    }
+    crate::output::atomic::write_json(&dir.join("charts.json"), &charts)?;
+    for ch in &charts {
+        crate::output::chart::draw(&dir, ch)?;
+    }
     Ok(())
 }
 
@@ -413,7 +494,11 @@ pub const TABLE3_OURS: &[(&str, &str, &str, &str)] = &[
 /// `runs_dir` (so a partial rerun keeps the other rows).
 fn write_table3(out: &Path, plan: &Plan) -> Result<()> {
     let mut runs = vec![];
-    for (_, _, _, arm) in TABLE3_OURS {
+    let mut arms: Vec<&str> = TABLE3_OURS.iter().map(|r| r.3).collect();
+    arms.dedup();
+    arms.sort_unstable();
+    arms.dedup();
+    for arm in arms {
         for &seed in &plan.seeds {
             let p = out.join("runs").join(format!("{arm}-seed{seed}.json"));
             if let Ok(t) = std::fs::read_to_string(&p) {
@@ -422,7 +507,16 @@ fn write_table3(out: &Path, plan: &Plan) -> Result<()> {
         }
     }
     let fin = grouped(&runs, |r| r.final_loss);
-    let mut t = Table::new(&["row", "key", "setting", "loss", "loss_lo", "loss_hi", "perplexity", "n"]);
+    let mut t = Table::new(&[
+        "row",
+        "key",
+        "setting",
+        "loss",
+        "loss_lo",
+        "loss_hi",
+        "perplexity",
+        "n",
+    ]);
     for (row, key, setting, arm) in TABLE3_OURS {
         let xs = fin.get(arm);
         if xs.is_empty() {
@@ -480,11 +574,15 @@ mod tests {
 
     /// Generated text with lines of varying length (tests never download).
     pub fn text() -> String {
-        let words = ["the", "king", "speaks", "and", "queen", "replies", "to", "her", "lord"];
+        let words = [
+            "the", "king", "speaks", "and", "queen", "replies", "to", "her", "lord",
+        ];
         (0..4000)
             .map(|i| {
                 let n = 2 + i % 7;
-                let line: Vec<&str> = (0..n).map(|j| words[(i * 3 + j * 5) % words.len()]).collect();
+                let line: Vec<&str> = (0..n)
+                    .map(|j| words[(i * 3 + j * 5) % words.len()])
+                    .collect();
                 line.join(" ") + "\n"
             })
             .collect()
@@ -496,7 +594,12 @@ mod tests {
     fn track_runs_on_generated_text_and_resumes() {
         let dir = std::env::temp_dir().join(format!("tc-real-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let opt = Options { plan: Plan::tiny(), only: vec![], out: &dir, translate: false };
+        let opt = Options {
+            plan: Plan::tiny(),
+            only: vec![],
+            out: &dir,
+            translate: false,
+        };
         let rs = run_claims(&text(), &opt, &|_| {}).unwrap();
         assert_eq!(rs.len(), spec::CLAIMS.len());
         for c in spec::CLAIMS {
@@ -520,7 +623,12 @@ mod tests {
     #[test]
     fn unknown_claims_are_refused() {
         let dir = std::env::temp_dir();
-        let opt = Options { plan: Plan::tiny(), only: vec!["Q99.1".into()], out: &dir, translate: false };
+        let opt = Options {
+            plan: Plan::tiny(),
+            only: vec!["Q99.1".into()],
+            out: &dir,
+            translate: false,
+        };
         let e = run_claims(&text(), &opt, &|_| {}).unwrap_err().to_string();
         assert!(e.contains("Q12.3"), "{e}");
     }

@@ -95,6 +95,15 @@ pub fn run_cached(
     Ok(r)
 }
 
+/// A run's model, training task, held-out batches and (position models) the batches
+/// past the training length.
+type Setup<'a> = (
+    Box<dyn SeqModel>,
+    Box<dyn Task + 'a>,
+    Vec<Batch>,
+    Option<Vec<Batch>>,
+);
+
 fn run(arm: &Arm, seed: u64, plan: &Plan, data: &Data) -> Result<RunRecord> {
     let dev = Device::Cpu;
     let c = &data.corpus;
@@ -103,12 +112,7 @@ fn run(arm: &Arm, seed: u64, plan: &Plan, data: &Data) -> Result<RunRecord> {
     let mut lmc = arm.lm;
     lmc.dropout_seed = seed;
     let per = plan.batch;
-    let (model, task, eval, long): (
-        Box<dyn SeqModel>,
-        Box<dyn Task + '_>,
-        Vec<Batch>,
-        Option<Vec<Batch>>,
-    ) = match arm.family {
+    let (model, task, eval, long): Setup<'_> = match arm.family {
         Family::Causal | Family::Positions(_) => {
             let task = Windows {
                 ids: &c.train,
