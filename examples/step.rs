@@ -3,6 +3,7 @@
 //! base step; `real` is the real-size step, see `src/perf.rs`).
 fn main() -> anyhow::Result<()> {
     use transformer_claims::perf::Reference;
+    transformer_claims::cli::tune_thread_pool();
     transformer_claims::alloc::keep_freed_memory();
     let reps: usize = std::env::args()
         .nth(1)

@@ -104,6 +104,23 @@ pub fn single_thread_by_default() {
     }
 }
 
+/// How long candle's barrier-pool workers (which run the fused kernels) spin after each
+/// op before parking. candle's default, 25,000 spins, keeps an idle worker busy while
+/// gemm's rayon threads run the next matrix product, so at 2 threads the two pools fight
+/// over the cores. Measured on the base reference step at 2 threads (`examples/step`,
+/// median of 40 steps, three runs each): 62–77 ms at 25,000; 76–82 ms at 0; 53–62 ms at
+/// 1,000 to 5,000. Scheduling only: every chunk runs exactly once whatever the thread
+/// count, so results do not change. An explicit CANDLE_BARRIER_POOL_SPIN_LIMIT wins.
+pub const BARRIER_SPIN_LIMIT: &str = "2000";
+
+/// Set [`BARRIER_SPIN_LIMIT`] unless the environment sets it; call before any tensor op
+/// (candle reads it once, when its pool starts).
+pub fn tune_thread_pool() {
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", BARRIER_SPIN_LIMIT);
+    }
+}
+
 /// Print the claims as a short table: measured verdict beside the lock.
 pub fn print_summary(v: &VerdictFile, dir: &std::path::Path) {
     println!(
@@ -153,6 +170,7 @@ fn truncate(s: &str, n: usize) -> String {
 pub fn main(name: &str, about: &str, run: fn(&mut Ctx) -> Result<()>) -> ! {
     one_line_panics();
     single_thread_by_default();
+    tune_thread_pool();
     crate::alloc::keep_freed_memory();
     let args: ExpArgs = parse_or_exit(about);
     let code = match run_once(name, &args, run) {

@@ -183,6 +183,7 @@ impl std::error::Error for Usage {}
 
 fn main() {
     cli::one_line_panics();
+    cli::tune_thread_pool();
     transformer_claims::alloc::keep_freed_memory();
     let args: Args = cli::parse_or_exit(ABOUT);
     // Quick runs, and real-data runs on a budget other than the committed plan's, go to
