@@ -784,7 +784,6 @@ fn real(
             plan,
             only,
             out: &out,
-            translate: false,
         };
         for r in real::run_claims(&txt, &opt, &say)? {
             println!(

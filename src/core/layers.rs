@@ -96,6 +96,18 @@ pub fn encoder_layer_seeded(
     })
 }
 
+/// `n` layers named `layer0`, `layer1`, … under `vb`, dropout masks from `seed`.
+pub fn encoder_stack(
+    cfg: LayerConfig,
+    n: usize,
+    seed: u64,
+    vb: &VarBuilder,
+) -> Result<Vec<EncoderLayer>> {
+    (0..n)
+        .map(|i| encoder_layer_seeded(cfg, seed, i as u64, vb.pp(format!("layer{i}"))))
+        .collect()
+}
+
 /// First generator stream used for dropout masks (far from the data streams).
 pub const DROPOUT_STREAM: u64 = 1 << 20;
 

@@ -7,7 +7,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, Init, VarBuilder};
 
 use super::dropout::Dropout;
-use super::layers::{encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, DROPOUT_STREAM};
+use super::layers::{encoder_stack, EncoderLayer, LayerConfig, LayerCtx, DROPOUT_STREAM};
 use super::linear::{linear, Linear};
 use super::norm::{norm, Norm};
 use super::position::sinusoidal;
@@ -100,16 +100,7 @@ pub fn encoder(cfg: EncoderConfig, vb: VarBuilder) -> Result<Encoder> {
     let d = cfg.layer.attn.d_model;
     let (embed, pos) =
         token_and_position(cfg.vocab_in, cfg.max_len, d, cfg.pos, cfg.embed_std, &vb)?;
-    let layers = (0..cfg.layers)
-        .map(|i| {
-            encoder_layer_seeded(
-                cfg.layer,
-                cfg.dropout_seed,
-                i as u64,
-                vb.pp(format!("layer{i}")),
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let layers = encoder_stack(cfg.layer, cfg.layers, cfg.dropout_seed, &vb)?;
     // Pre-LN stacks end with a norm; Post-LN stacks already end in one.
     let final_kind = cfg.layer.final_norm_kind();
     Ok(Encoder {

@@ -7,9 +7,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use crate::core::dropout::Dropout;
-use crate::core::layers::{
-    encoder_layer_seeded, EncoderLayer, LayerConfig, LayerCtx, DROPOUT_STREAM,
-};
+use crate::core::layers::{encoder_stack, EncoderLayer, LayerConfig, LayerCtx, DROPOUT_STREAM};
 use crate::core::linear::{linear, Linear};
 use crate::core::mask::{valid_positions, Mask};
 use crate::core::model::{token_and_position, PosKind};
@@ -52,16 +50,7 @@ pub struct Lm {
 pub fn lm(cfg: LmConfig, vb: VarBuilder) -> Result<Lm> {
     let d = cfg.layer.attn.d_model;
     let (embed, pos) = token_and_position(cfg.vocab, cfg.max_len, d, cfg.pos, cfg.embed_std, &vb)?;
-    let layers = (0..cfg.layers)
-        .map(|i| {
-            encoder_layer_seeded(
-                cfg.layer,
-                cfg.dropout_seed,
-                i as u64,
-                vb.pp(format!("layer{i}")),
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let layers = encoder_stack(cfg.layer, cfg.layers, cfg.dropout_seed, &vb)?;
     let head = if cfg.tied {
         None
     } else {

@@ -173,7 +173,6 @@ pub struct Options<'a> {
     /// Claim ids to run (empty: all, and the translation task).
     pub only: Vec<String>,
     pub out: &'a Path,
-    pub translate: bool,
 }
 
 fn model_text(plan: &Plan, c: &RealClaim) -> String {
@@ -495,7 +494,6 @@ pub const TABLE3_OURS: &[(&str, &str, &str, &str)] = &[
 fn write_table3(out: &Path, plan: &Plan) -> Result<()> {
     let mut runs = vec![];
     let mut arms: Vec<&str> = TABLE3_OURS.iter().map(|r| r.3).collect();
-    arms.dedup();
     arms.sort_unstable();
     arms.dedup();
     for arm in arms {
@@ -598,7 +596,6 @@ mod tests {
             plan: Plan::tiny(),
             only: vec![],
             out: &dir,
-            translate: false,
         };
         let rs = run_claims(&text(), &opt, &|_| {}).unwrap();
         assert_eq!(rs.len(), spec::CLAIMS.len());
@@ -627,7 +624,6 @@ mod tests {
             plan: Plan::tiny(),
             only: vec!["Q99.1".into()],
             out: &dir,
-            translate: false,
         };
         let e = run_claims(&text(), &opt, &|_| {}).unwrap_err().to_string();
         assert!(e.contains("Q12.3"), "{e}");

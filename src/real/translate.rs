@@ -138,15 +138,26 @@ pub struct Split {
     pub test: Vec<(Vec<u32>, String, String)>,
 }
 
-pub fn split(pairs: &[(String, String, String)], vocab: &Vocab, plan: &TranslatePlan) -> Split {
+/// For each pair, whether its chapter is held out (the chapter's number in the file's
+/// order, counting from 1, is ≡ 7 mod 20).
+pub fn held_out(pairs: &[(String, String, String)]) -> Vec<bool> {
     let mut chapter = 0usize;
-    let mut last = None;
+    let mut last: Option<&str> = None;
+    pairs
+        .iter()
+        .map(|(g, _, _)| {
+            if last != Some(g.as_str()) {
+                chapter += 1;
+                last = Some(g.as_str());
+            }
+            chapter % 20 == 7
+        })
+        .collect()
+}
+
+pub fn split(pairs: &[(String, String, String)], vocab: &Vocab, plan: &TranslatePlan) -> Split {
     let (mut train, mut test) = (vec![], vec![]);
-    for (g, en, es) in pairs {
-        if last.as_ref() != Some(g) {
-            chapter += 1;
-            last = Some(g.clone());
-        }
+    for ((_, en, es), held) in pairs.iter().zip(held_out(pairs)) {
         let (s, t) = (vocab.encode(en), vocab.encode(es));
         if s.is_empty()
             || t.is_empty()
@@ -155,7 +166,7 @@ pub fn split(pairs: &[(String, String, String)], vocab: &Vocab, plan: &Translate
         {
             continue;
         }
-        if chapter % 20 == 7 {
+        if held {
             if test.len() < plan.test_verses {
                 test.push((s, en.clone(), es.clone()));
             }
@@ -374,22 +385,12 @@ pub fn run_track(
     let dir = out.join("translation");
     std::fs::create_dir_all(&dir)?;
     // The vocabulary is learned on the training chapters only.
-    let train_texts: Vec<&str> = {
-        let mut chapter = 0usize;
-        let mut last: Option<&str> = None;
-        let mut v = vec![];
-        for (g, en, es) in rows {
-            if last != Some(g.as_str()) {
-                chapter += 1;
-                last = Some(g.as_str());
-            }
-            if chapter % 20 != 7 {
-                v.push(en.as_str());
-                v.push(es.as_str());
-            }
-        }
-        v
-    };
+    let train_texts: Vec<&str> = rows
+        .iter()
+        .zip(held_out(rows))
+        .filter(|(_, held)| !held)
+        .flat_map(|((_, en, es), _)| [en.as_str(), es.as_str()])
+        .collect();
     say(&format!(
         "translation: learning {} BPE merges on {} training texts",
         plan.merges,
@@ -494,14 +495,20 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn vocabulary_round_trips_and_split_holds_out_chapters() {
+    /// The generated pairs and a vocabulary learned on both sides of them.
+    fn pairs_and_vocab() -> (Vec<(String, String, String)>, Vocab) {
         let p = pairs();
         let texts: Vec<&str> = p
             .iter()
             .flat_map(|x| [x.1.as_str(), x.2.as_str()])
             .collect();
         let v = Vocab::train(&texts, 40);
+        (p, v)
+    }
+
+    #[test]
+    fn vocabulary_round_trips_and_split_holds_out_chapters() {
+        let (p, v) = pairs_and_vocab();
         assert_eq!(v.decode(&v.encode("el rey está aquí")), "el rey está aquí");
         assert_eq!(v.decode(&v.encode("the  dog\truns")), "the dog runs");
         let plan = TranslatePlan::tiny();
@@ -512,12 +519,7 @@ mod tests {
 
     #[test]
     fn a_tiny_model_trains_decodes_and_scores() {
-        let p = pairs();
-        let texts: Vec<&str> = p
-            .iter()
-            .flat_map(|x| [x.1.as_str(), x.2.as_str()])
-            .collect();
-        let v = Vocab::train(&texts, 40);
+        let (p, v) = pairs_and_vocab();
         let plan = TranslatePlan::tiny();
         let s = split(&p, &v, &plan);
         let r = run_seed(&s, &v, &plan, 0, &|_| {}).unwrap();
