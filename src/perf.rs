@@ -21,7 +21,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{AdamW, Embedding, Optimizer, ParamsAdamW};
+use candle_nn::{Embedding, Optimizer, ParamsAdamW};
+
+use crate::core::fused::AdamW;
 
 use crate::core::model::token_and_position;
 use crate::core::{

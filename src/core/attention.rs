@@ -50,6 +50,24 @@ pub fn scaled_dot_product(
     Ok((out, weights))
 }
 
+/// The output of [`scaled_dot_product`] without the weights: one fused op (forward and
+/// backward) on f32 CPU tensors, with the same values and gradients bit for bit; the
+/// composed ops otherwise.
+pub fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&AttnMask>,
+    scale: f64,
+) -> Result<Tensor> {
+    let bias = mask.map(|m| &m.bias);
+    let keep = mask.and_then(|m| m.row_keep.as_ref());
+    match super::fused::attention(q, k, v, scale, bias, keep)? {
+        Some(out) => Ok(out),
+        None => Ok(scaled_dot_product(q, k, v, mask, scale)?.0),
+    }
+}
+
 /// Row-wise softmax of scores plus the mask's bias; rows the mask marks empty are zeroed.
 pub fn attention_weights(scores: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
     let scores = match mask {
@@ -163,8 +181,13 @@ impl MultiHeadAttention {
         Ok((self.wo.forward(&super::fused::merge_heads(&o)?)?, w))
     }
 
+    /// The output alone (the attention step fused, see [`attend`]); the same values as
+    /// `forward_with_weights`.
     pub fn forward(&self, xq: &Tensor, xkv: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
-        Ok(self.forward_with_weights(xq, xkv, mask)?.0)
+        let (q, k) = self.qk(xq, xkv)?;
+        let v = self.split(&self.wv.forward(xkv)?)?;
+        let o = attend(&q, &k, &v, mask, self.cfg.scale.factor(self.cfg.d_k))?;
+        self.wo.forward(&super::fused::merge_heads(&o)?)
     }
 }
 

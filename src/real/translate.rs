@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
+
+use crate::core::fused::AdamW;
 use rand::Rng;
 
 use crate::core::decoder::{encoder_decoder, DecoderCtx, EncDecConfig, EncoderDecoder};

@@ -6,7 +6,9 @@ use std::fmt;
 
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Init, Optimizer, ParamsAdamW, VarBuilder};
+use candle_nn::{Init, Optimizer, ParamsAdamW, VarBuilder};
+
+use crate::core::fused::AdamW;
 
 use crate::core::attention::attention_weights;
 use crate::core::mask::{AttnMask, Mask};

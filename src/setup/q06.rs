@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
+
+use crate::core::fused::AdamW;
 
 use crate::core::attention::{MhaConfig, MultiHeadAttention};
 use crate::rng::{randn, seeded};

@@ -3,7 +3,9 @@
 //! as data and stops early instead of panicking.
 
 use candle_core::{DType, Device, Result, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
+
+use crate::core::fused::AdamW;
 use serde::Serialize;
 
 use super::schedule::Schedule;

@@ -31,30 +31,117 @@ pub(super) fn u32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u
 /// Below this many output elements a kernel runs on the calling thread.
 const PAR_MIN: usize = 1 << 14;
 
+/// Calls `f(i)` for every i in 0..count, spread over candle's thread pool when `work`
+/// (the elements written in all) is large. Each index is handed to exactly one call.
+fn for_indices(count: usize, work: usize, f: impl Fn(usize) + Sync) {
+    if work < PAR_MIN || count < 2 {
+        (0..count).for_each(f);
+        return;
+    }
+    candle_core::utils::barrier_pool().execute_chunked(count, |range| range.for_each(&f));
+}
+
 /// Calls `f(i, chunk_i)` for the consecutive `width`-long chunks of `out` (the last may
 /// be shorter), spread over candle's thread pool when `out` is large. Each chunk is
 /// handed to exactly one call, so the result does not depend on the thread count.
 pub(super) fn for_chunks<T: Send>(out: &mut [T], width: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     assert!(width > 0, "chunk width must be positive");
     let n = out.len();
-    let chunks = n.div_ceil(width);
-    if n < PAR_MIN || chunks < 2 {
-        for (i, c) in out.chunks_mut(width).enumerate() {
-            f(i, c);
-        }
-        return;
-    }
     let ptr = out.as_mut_ptr() as usize;
-    candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
-        for i in range {
-            let start = i * width;
-            let len = width.min(n - start);
-            // SAFETY: `execute_chunked` hands out every index in 0..chunks exactly once,
-            // so the slices are disjoint and inside `out`, which outlives the call.
-            let c = unsafe { std::slice::from_raw_parts_mut((ptr as *mut T).add(start), len) };
-            f(i, c);
+    for_indices(n.div_ceil(width), n, |i| {
+        let start = i * width;
+        let len = width.min(n - start);
+        // SAFETY: `for_indices` hands out every index in 0..chunks exactly once, so the
+        // slices are disjoint and inside `out`, which outlives the call.
+        let c = unsafe { std::slice::from_raw_parts_mut((ptr as *mut T).add(start), len) };
+        f(i, c);
+    });
+}
+
+/// Calls `f(i, [chunk i of each])` for the consecutive `width`-long chunks of `N`
+/// equally long slices (the last chunk may be shorter), spread over candle's thread
+/// pool when they are large: an element-wise kernel that updates several buffers in
+/// place. Each chunk is handed to exactly one call.
+pub(super) fn for_chunks_zip<const N: usize>(
+    outs: [&mut [f32]; N],
+    width: usize,
+    f: impl Fn(usize, [&mut [f32]; N]) + Sync,
+) {
+    assert!(width > 0, "chunk width must be positive");
+    let n = outs.first().map_or(0, |o| o.len());
+    assert!(
+        outs.iter().all(|o| o.len() == n),
+        "slices of different lengths"
+    );
+    let ptrs: [usize; N] = std::array::from_fn(|j| outs[j].as_ptr() as usize);
+    for_indices(n.div_ceil(width), n * N, |i| {
+        let (start, len) = (i * width, width.min(n - i * width));
+        // SAFETY: index i is handed out once, so chunk i of each slice is disjoint from
+        // every other call's and inside its slice, which `outs` borrows mutably for the
+        // whole call.
+        let parts = std::array::from_fn(|j| unsafe {
+            std::slice::from_raw_parts_mut((ptrs[j] as *mut f32).add(start), len)
+        });
+        f(i, parts);
+    });
+}
+
+/// `count` × `width` values, not yet initialized.
+fn uninit(n: usize) -> Vec<MaybeUninit<f32>> {
+    let mut v: Vec<MaybeUninit<f32>> = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` needs no initialization.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// The buffer once every element is initialized.
+///
+/// # Safety
+/// Every element of `v` must have been written.
+unsafe fn assume_init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, the allocation is handed over
+    // unchanged, and the caller vouches for initialization.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut f32, v.len(), v.capacity()) }
+}
+
+/// Panics unless `done` is exactly the chunk at `ptr` of length `len`.
+fn check_done(done: &[f32], ptr: usize, len: usize) {
+    assert!(
+        done.as_ptr() as usize == ptr && done.len() == len,
+        "a fused kernel must initialize its whole output chunk"
+    );
+}
+
+/// `N` new outputs built together, `chunks` chunks each: chunk i of output j is
+/// `widths[j]` long, and one call `f(i, [chunk i of each output])` must return all of
+/// them initialized (checked). For kernels that produce several tensors per batch
+/// entry, such as attention's outputs and its saved weights.
+pub(super) fn fill_parts<const N: usize, F>(
+    chunks: usize,
+    widths: [usize; N],
+    f: F,
+) -> [Vec<f32>; N]
+where
+    F: for<'a> Fn(usize, [&'a mut [MaybeUninit<f32>]; N]) -> [&'a mut [f32]; N] + Sync,
+{
+    let mut vs: [Vec<MaybeUninit<f32>>; N] = std::array::from_fn(|j| uninit(chunks * widths[j]));
+    let ptrs: [usize; N] = std::array::from_fn(|j| vs[j].as_mut_ptr() as usize);
+    for_indices(chunks, chunks * widths.iter().sum::<usize>(), |i| {
+        let at = |j: usize| ptrs[j] + i * widths[j] * std::mem::size_of::<f32>();
+        // SAFETY: index i is handed out once, so chunk i of each output is disjoint from
+        // every other call's, and inside its buffer, which outlives the call.
+        let parts = std::array::from_fn(|j| unsafe {
+            std::slice::from_raw_parts_mut(at(j) as *mut MaybeUninit<f32>, widths[j])
+        });
+        let done = f(i, parts);
+        for (j, d) in done.iter().enumerate() {
+            check_done(d, at(j), widths[j]);
         }
     });
+    // SAFETY: every chunk of every output was returned initialized (checked above).
+    vs.each_mut()
+        .map(|v| unsafe { assume_init(std::mem::take(v)) })
 }
 
 /// A new output of `n` values, built chunk by chunk (`width` each) by `f`, which must
@@ -65,21 +152,13 @@ pub(super) fn fill<F>(n: usize, width: usize, f: F) -> Vec<f32>
 where
     F: for<'a> Fn(usize, &'a mut [MaybeUninit<f32>]) -> &'a mut [f32] + Sync,
 {
-    let mut v: Vec<MaybeUninit<f32>> = Vec::with_capacity(n);
-    // SAFETY: `MaybeUninit` needs no initialization.
-    unsafe { v.set_len(n) };
+    let mut v = uninit(n);
     for_chunks(&mut v, width.max(1), |i, c| {
         let (ptr, len) = (c.as_ptr() as usize, c.len());
-        let done = f(i, c);
-        assert!(
-            done.as_ptr() as usize == ptr && done.len() == len,
-            "a fused kernel must initialize its whole output chunk"
-        );
+        check_done(f(i, c), ptr, len);
     });
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: every chunk was returned initialized (checked above); `MaybeUninit<f32>`
-    // has the layout of `f32`, and the allocation is handed over unchanged.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut f32, v.len(), v.capacity()) }
+    // SAFETY: every chunk was returned initialized (checked above).
+    unsafe { assume_init(v) }
 }
 
 /// Writes `vals` into `out`, which they must fill exactly, and returns it initialized.

@@ -1,5 +1,6 @@
 //! Fused CPU kernels with their own backward pass (candle `CustomOp`s): the linear
-//! layer, softmax over the last axis, LayerNorm, tanh-GELU and per-row cross-entropy.
+//! layer, softmax over the last axis, scaled dot-product attention, LayerNorm,
+//! tanh-GELU and per-row cross-entropy; and AdamW as one in-place pass per parameter.
 //!
 //! Composed from primitive ops, each of these is a chain of 5–15 tensor ops forward and
 //! more backward (the composed GELU backward alone calls `powf` and `tanh` on every
@@ -13,6 +14,8 @@
 //! check values and gradients against the composed references and gradients against
 //! central finite differences.
 
+mod adamw;
+mod attention;
 mod bmm;
 mod cross_entropy;
 mod gelu;
@@ -23,6 +26,8 @@ mod linear;
 mod math;
 mod softmax;
 
+pub use adamw::AdamW;
+pub use attention::attention;
 pub use bmm::{bmm, bmm_nt};
 pub use cross_entropy::cross_entropy_rows;
 pub use gelu::gelu;

@@ -30,6 +30,32 @@ struct Softmax {
     scale: f32,
 }
 
+/// Turns a row of logits into its softmax in place (the fused softmax's row kernel,
+/// shared with the fused attention so both give the same bits).
+#[inline]
+pub(super) fn normalize_row(y: &mut [f32]) {
+    let m = max(y);
+    for y in y.iter_mut() {
+        *y = exp_nonpos(*y - m);
+    }
+    let total = sum(y);
+    for y in y.iter_mut() {
+        *y /= total;
+    }
+}
+
+/// One row of dL/dx = scale · y ⊙ (dL/dy − Σ y·dL/dy) for softmax output `y` and its
+/// gradient `g`.
+#[inline]
+pub(super) fn grad_row<'a>(
+    y: &'a [f32],
+    g: &'a [f32],
+    scale: f32,
+) -> impl Iterator<Item = f32> + 'a {
+    let s = dot(y, g);
+    y.iter().zip(g).map(move |(&y, &g)| scale * (y * (g - s)))
+}
+
 impl CustomOp1 for Softmax {
     fn name(&self) -> &'static str {
         "fused-softmax"
@@ -41,14 +67,7 @@ impl CustomOp1 for Softmax {
         let out = fill(x.len(), n, |i, y| {
             let row = &x[i * n..(i + 1) * n];
             let y = write_from(y, row.iter().map(|&v| v * self.scale));
-            let m = max(y);
-            for y in y.iter_mut() {
-                *y = exp_nonpos(*y - m);
-            }
-            let total = sum(y);
-            for y in y.iter_mut() {
-                *y /= total;
-            }
+            normalize_row(y);
             y
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
@@ -93,11 +112,7 @@ impl CustomOp2 for SoftmaxGrad {
         let n = l1.shape().dims().last().copied().unwrap_or(1).max(1);
         let out = fill(y.len(), n, |i, o| {
             let (yr, gr) = (&y[i * n..(i + 1) * n], &g[i * n..(i + 1) * n]);
-            let s = dot(yr, gr);
-            write_from(
-                o,
-                yr.iter().zip(gr).map(|(&y, &g)| self.scale * (y * (g - s))),
-            )
+            write_from(o, grad_row(yr, gr, self.scale))
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

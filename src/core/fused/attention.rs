@@ -1,0 +1,459 @@
+//! Scaled dot-product attention as one op: out = W·v with W = softmax(q·kᵀ·scale + bias)
+//! (and masked rows zeroed), per (batch, head), forward and backward.
+//!
+//! Composed from the fused batched products and softmax, attention is 3–6 graph nodes
+//! whose (batch, heads, Tq, Tk) score tensors each get a zero-filled gradient buffer and
+//! an add in candle's backward pass, and the mask adds two more full passes each way.
+//! Here the scores never leave the op: the forward pass keeps the softmax weights for
+//! the backward pass (the memory the composed graph keeps too), and the backward pass
+//! returns the three input gradients from one kernel.
+//!
+//! It does the same float operations in the same order as the composed path (the same
+//! single-threaded gemm per entry, the same softmax row kernel, the scale applied the
+//! way each composed branch applies it), so values and gradients match it bit for bit;
+//! the tests check that. Each (batch, head) entry is computed by one call, so results do
+//! not depend on the thread count.
+
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+
+use super::kernel::{f32s, fill_parts, gemm_uninit, Mat};
+use super::softmax::{grad_row, normalize_row};
+
+/// softmax(q·kᵀ·scale + bias)·v for q (B, H, Tq, d_k), k (B, H, Tk, d_k),
+/// v (B, H, Tk, d_v); `bias` (B|1, 1, Tq, Tk) is a constant additive mask and `keep`
+/// (B|1, 1, Tq, 1) a constant 0/1 factor on the weights. `None` when the inputs cannot
+/// take the fused path (not f32 on the CPU, other ranks or mask shapes, or a mask that
+/// needs a gradient); the caller then composes the ops.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    bias: Option<&Tensor>,
+    keep: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let fusable = [q, k, v].iter().all(|t| super::fusable(t) && t.rank() == 4);
+    if !fusable {
+        return Ok(None);
+    }
+    let (b, h, tq, dk) = q.dims4()?;
+    let (kb, kh, tk, kdk) = k.dims4()?;
+    let (vb, vh, vtk, _) = v.dims4()?;
+    if (kb, kh, kdk) != (b, h, dk) || (vb, vh, vtk) != (b, h, tk) {
+        return Ok(None);
+    }
+    let host = |m: Option<&Tensor>, last: usize| match m {
+        None => Ok(Some(None)),
+        Some(m) => host_mask(m, b, tq, last).map(|h| h.map(Some)),
+    };
+    let (Some(bias), Some(keep)) = (host(bias, tk)?, host(keep, 1)?) else {
+        return Ok(None);
+    };
+    let op = Attention {
+        scale,
+        heads: h,
+        bias,
+        keep,
+        weights: Mutex::new(None),
+    };
+    Ok(Some(q.contiguous()?.apply_op3(
+        &k.contiguous()?,
+        &v.contiguous()?,
+        op,
+    )?))
+}
+
+/// A constant mask copied to the host: its row-major values and its batch size (1 or B).
+type HostMask = (Vec<f32>, usize);
+
+/// The values of a constant f32 mask of shape (B|1, 1, Tq, `last`); `None` when `m` has
+/// another shape or needs a gradient.
+fn host_mask(m: &Tensor, b: usize, tq: usize, last: usize) -> Result<Option<HostMask>> {
+    let d = m.dims();
+    let fits = super::fusable(m)
+        && !m.track_op()
+        && d.len() == 4
+        && (d[0] == 1 || d[0] == b)
+        && d[1..] == [1, tq, last];
+    if !fits {
+        return Ok(None);
+    }
+    Ok(Some((m.flatten_all()?.to_vec1::<f32>()?, d[0])))
+}
+
+struct Attention {
+    scale: f64,
+    heads: usize,
+    /// The additive mask and its batch size (1 or B), row-major (B|1, Tq, Tk).
+    bias: Option<HostMask>,
+    /// The 0/1 row factor and its batch size, (B|1, Tq).
+    keep: Option<HostMask>,
+    /// The softmax weights (before `keep`) from the forward pass, (B, H, Tq, Tk).
+    weights: Mutex<Option<Vec<f32>>>,
+}
+
+/// Sizes of one call: entries (B·H), Tq, Tk, d_k, d_v.
+struct Dims {
+    entries: usize,
+    tq: usize,
+    tk: usize,
+    dk: usize,
+    dv: usize,
+}
+
+impl Attention {
+    fn dims(q: &Layout, k: &Layout, v: &Layout) -> Result<Dims> {
+        let (b, h, tq, dk) = q.shape().dims4()?;
+        let (_, _, tk, _) = k.shape().dims4()?;
+        let (_, _, _, dv) = v.shape().dims4()?;
+        Ok(Dims {
+            entries: b * h,
+            tq,
+            tk,
+            dk,
+            dv,
+        })
+    }
+
+    /// Row `i` of the mask (or keep factor) for entry `e`.
+    fn mask_row<'a>(
+        &self,
+        m: &'a HostMask,
+        e: usize,
+        i: usize,
+        d: &Dims,
+        width: usize,
+    ) -> &'a [f32] {
+        let batch = if m.1 == 1 { 0 } else { e / self.heads };
+        let at = (batch * d.tq + i) * width;
+        &m.0[at..at + width]
+    }
+
+    /// The softmax's own scale: the unmasked composed path folds the scale into the
+    /// softmax kernel; the masked one scales the logits first (candle's affine).
+    fn softmax_scale(&self) -> f32 {
+        if self.bias.is_some() {
+            1.0
+        } else {
+            self.scale as f32
+        }
+    }
+
+    /// `w` = the weights after the keep factor, written into `scratch`; `y` itself when
+    /// there is no keep factor.
+    fn kept<'a>(&self, y: &'a [f32], e: usize, d: &Dims, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        let Some(keep) = &self.keep else { return y };
+        scratch.clear();
+        for (i, row) in y.chunks(d.tk).enumerate() {
+            let f = self.mask_row(keep, e, i, d, 1)[0];
+            scratch.extend(row.iter().map(|&w| w * f));
+        }
+        scratch
+    }
+}
+
+/// The f32 elements of a CPU tensor's storage.
+fn cpu<'a>(s: &'a Storage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(c) => f32s(c, l, op),
+        _ => bail!("{op}: expected a CPU tensor"),
+    }
+}
+
+/// Entry `e`'s `rows` × `cols` block of a contiguous (entries, rows, cols) buffer.
+fn entry(x: &[f32], e: usize, rows: usize, cols: usize) -> &[f32] {
+    &x[e * rows * cols..(e + 1) * rows * cols]
+}
+
+/// A row-major `cols`-wide matrix, or its transpose.
+fn mat(data: &[f32], cols: usize, transposed: bool) -> Mat<'_> {
+    let (rs, cs) = if transposed { (1, cols) } else { (cols, 1) };
+    Mat { data, rs, cs }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let (q, k, v) = (
+            f32s(s1, l1, name)?,
+            f32s(s2, l2, name)?,
+            f32s(s3, l3, name)?,
+        );
+        let d = Self::dims(l1, l2, l3)?;
+        let (sc, soft) = (self.scale as f32, self.softmax_scale());
+        let [weights, out] = fill_parts(d.entries, [d.tq * d.tk, d.tq * d.dv], |e, [w, o]| {
+            let (qe, ke, ve) = (
+                entry(q, e, d.tq, d.dk),
+                entry(k, e, d.tk, d.dk),
+                entry(v, e, d.tk, d.dv),
+            );
+            let y = gemm_uninit(
+                w,
+                d.tq,
+                d.tk,
+                d.dk,
+                mat(qe, d.dk, false),
+                mat(ke, d.dk, true),
+                gemm::Parallelism::None,
+            );
+            for (i, row) in y.chunks_mut(d.tk).enumerate() {
+                match &self.bias {
+                    Some(bias) => {
+                        let br = self.mask_row(bias, e, i, &d, d.tk);
+                        for (x, &b) in row.iter_mut().zip(br) {
+                            *x = (*x * sc + 0.0) + b;
+                        }
+                    }
+                    None => row.iter_mut().for_each(|x| *x *= soft),
+                }
+                normalize_row(row);
+            }
+            let mut scratch = Vec::new();
+            let wk = self.kept(y, e, &d, &mut scratch);
+            let o = gemm_uninit(
+                o,
+                d.tq,
+                d.dv,
+                d.tk,
+                mat(wk, d.tk, false),
+                mat(ve, d.dv, false),
+                gemm::Parallelism::None,
+            );
+            [y, o]
+        });
+        *self.weights.lock().expect("attention weights lock") = Some(weights);
+        let mut dims = l1.shape().dims().to_vec();
+        dims[3] = d.dv;
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let name = self.name();
+        let g = grad.contiguous()?;
+        let saved = self.weights.lock().expect("attention weights lock");
+        let Some(y) = saved.as_ref() else {
+            bail!("{name}: backward before forward")
+        };
+        let (sq, lq) = q.storage_and_layout();
+        let (sk, lk) = k.storage_and_layout();
+        let (sv, lv) = v.storage_and_layout();
+        let (sg, lg) = g.storage_and_layout();
+        let (qd, kd, vd, gd) = (
+            cpu(&sq, lq, name)?,
+            cpu(&sk, lk, name)?,
+            cpu(&sv, lv, name)?,
+            cpu(&sg, lg, name)?,
+        );
+        let d = Self::dims(lq, lk, lv)?;
+        let (sc, soft) = (self.scale as f32, self.softmax_scale());
+        let none = gemm::Parallelism::None;
+        let [dq, dk, dv] = fill_parts(
+            d.entries,
+            [d.tq * d.dk, d.tk * d.dk, d.tk * d.dv],
+            |e, [dqo, dko, dvo]| {
+                let (qe, ke, ve) = (
+                    entry(qd, e, d.tq, d.dk),
+                    entry(kd, e, d.tk, d.dk),
+                    entry(vd, e, d.tk, d.dv),
+                );
+                let (ge, ye) = (entry(gd, e, d.tq, d.dv), entry(y, e, d.tq, d.tk));
+                let mut scratch = Vec::new();
+                let we = self.kept(ye, e, &d, &mut scratch);
+                // d v = Wᵀ·g and dW = g·vᵀ (the weights·v product's backward).
+                let dvo = gemm_uninit(
+                    dvo,
+                    d.tk,
+                    d.dv,
+                    d.tq,
+                    mat(we, d.tk, true),
+                    mat(ge, d.dv, false),
+                    none,
+                );
+                let mut dw: Vec<MaybeUninit<f32>> = Vec::with_capacity(d.tq * d.tk);
+                // SAFETY: `MaybeUninit` needs no initialization; gemm writes every value.
+                unsafe { dw.set_len(d.tq * d.tk) };
+                let dw = gemm_uninit(
+                    &mut dw,
+                    d.tq,
+                    d.tk,
+                    d.dv,
+                    mat(ge, d.dv, false),
+                    mat(ve, d.dv, true),
+                    none,
+                );
+                // Through the keep factor and the softmax, then the logits' scale: the
+                // gradient of the logits q·kᵀ, in place.
+                for (i, (row, yr)) in dw.chunks_mut(d.tk).zip(ye.chunks(d.tk)).enumerate() {
+                    if let Some(keep) = &self.keep {
+                        let f = self.mask_row(keep, e, i, &d, 1)[0];
+                        row.iter_mut().for_each(|x| *x *= f);
+                    }
+                    let ds: Vec<f32> = grad_row(yr, row, soft).collect();
+                    match self.bias {
+                        Some(_) => row.iter_mut().zip(ds).for_each(|(x, s)| *x = s * sc + 0.0),
+                        None => row.copy_from_slice(&ds),
+                    }
+                }
+                // dq = dL·k and dk = dLᵀ·q (the q·kᵀ product's backward).
+                let dqo = gemm_uninit(
+                    dqo,
+                    d.tq,
+                    d.dk,
+                    d.tk,
+                    mat(dw, d.tk, false),
+                    mat(ke, d.dk, false),
+                    none,
+                );
+                let dko = gemm_uninit(
+                    dko,
+                    d.tk,
+                    d.dk,
+                    d.tq,
+                    mat(dw, d.tk, true),
+                    mat(qe, d.dk, false),
+                    none,
+                );
+                [dqo, dko, dvo]
+            },
+        );
+        let t = |x: Vec<f32>, like: &Tensor| Tensor::from_vec(x, like.shape(), like.device());
+        Ok((Some(t(dq, q)?), Some(t(dk, k)?), Some(t(dv, v)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{fd_check, rand_tensor};
+    use super::*;
+    use crate::core::attention::{attend, scaled_dot_product};
+    use crate::core::mask::{AttnMask, Mask};
+    use candle_core::{Device, Var};
+
+    /// Output and the gradients of q, k, v under a fixed output weighting.
+    fn run(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&AttnMask>,
+        scale: f64,
+        fused: bool,
+    ) -> Vec<Vec<f32>> {
+        let vars: Vec<Var> = [q, k, v]
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let (qv, kv, vv) = (
+            vars[0].as_tensor(),
+            vars[1].as_tensor(),
+            vars[2].as_tensor(),
+        );
+        let out = if fused {
+            attend(qv, kv, vv, mask, scale).unwrap()
+        } else {
+            scaled_dot_product(qv, kv, vv, mask, scale).unwrap().0
+        };
+        let w = rand_tensor(out.dims(), 1.0, 91);
+        let grads = (&out * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let mut r = vec![flat(&out)];
+        r.extend(vars.iter().map(|x| flat(grads.get(x.as_tensor()).unwrap())));
+        r
+    }
+
+    #[test]
+    fn matches_the_composed_ops_bit_for_bit() {
+        let dev = Device::Cpu;
+        let (b, h, tq, tk) = (2, 3, 17, 13);
+        let q = rand_tensor(&[b, h, tq, 8], 1.0, 1);
+        let k = rand_tensor(&[b, h, tk, 8], 1.0, 2);
+        let v = rand_tensor(&[b, h, tk, 5], 1.0, 3);
+        let padding = Mask::padding(&[13, 9], tq, tk).to_attn(&dev).unwrap();
+        // A query row with no allowed key exercises the keep factor.
+        let empty_row = Mask::from_fn(b, tq, tk, |bi, i, j| !(bi == 1 && i == 4) && j <= i + 2)
+            .to_attn(&dev)
+            .unwrap();
+        assert!(empty_row.row_keep.is_some());
+        let self_causal = Mask::causal(tq).to_attn(&dev).unwrap();
+        let qs = rand_tensor(&[b, h, tq, 8], 1.0, 4);
+        let vs = rand_tensor(&[b, h, tq, 5], 1.0, 5);
+        let cases: [(&Tensor, &Tensor, Option<&AttnMask>); 4] = [
+            (&k, &v, None),
+            (&k, &v, Some(&padding)),
+            (&k, &v, Some(&empty_row)),
+            (&qs, &vs, Some(&self_causal)),
+        ];
+        for (i, (k, v, mask)) in cases.into_iter().enumerate() {
+            for scale in [0.35, 1.0] {
+                let f = run(&q, k, v, mask, scale, true);
+                let c = run(&q, k, v, mask, scale, false);
+                for (j, (x, y)) in f.iter().zip(&c).enumerate() {
+                    let same = x
+                        .iter()
+                        .zip(y)
+                        .all(|(a, b)| a.to_bits() == b.to_bits() || (a == b));
+                    assert!(same, "case {i}, scale {scale}: output/gradient {j} differs from the composed ops");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matches_when_split_over_the_pool() {
+        // Large enough to be split over the thread pool.
+        let q = rand_tensor(&[4, 4, 40, 16], 1.0, 6);
+        let k = rand_tensor(&[4, 4, 40, 16], 1.0, 7);
+        let v = rand_tensor(&[4, 4, 40, 16], 1.0, 8);
+        let mask = Mask::causal(40).to_attn(&Device::Cpu).unwrap();
+        let a = run(&q, &k, &v, Some(&mask), 0.25, true);
+        let b = run(&q, &k, &v, Some(&mask), 0.25, false);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let q = rand_tensor(&[1, 2, 4, 3], 1.0, 11);
+        let k = rand_tensor(&[1, 2, 5, 3], 1.0, 12);
+        let v = rand_tensor(&[1, 2, 5, 2], 1.0, 13);
+        let mask = Mask::padding(&[4], 4, 5).to_attn(&Device::Cpu).unwrap();
+        for m in [None, Some(&mask)] {
+            fd_check(&q, |q| attend(q, &k, &v, m, 0.7));
+            fd_check(&k, |k| attend(&q, k, &v, m, 0.7));
+            fd_check(&v, |v| attend(&q, &k, v, m, 0.7));
+        }
+    }
+
+    #[test]
+    fn falls_back_where_it_cannot_fuse() {
+        let q = rand_tensor(&[2, 4, 3], 1.0, 21);
+        assert!(attention(&q, &q, &q, 1.0, None, None).unwrap().is_none());
+        let q4 = q.unsqueeze(0).unwrap();
+        let learned = Var::from_tensor(&rand_tensor(&[1, 1, 4, 4], 1.0, 22)).unwrap();
+        assert!(
+            attention(&q4, &q4, &q4, 1.0, Some(learned.as_tensor()), None)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
