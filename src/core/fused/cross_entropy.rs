@@ -4,7 +4,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
-use super::kernel::{f32s, fill, max, sum, u32s, write_from};
+use super::kernel::{f32s, fill, fill_reading, max, sum, u32s, write_from};
 use super::math::exp_nonpos;
 
 /// Rows per parallel work unit of the forward pass (one value per row).
@@ -67,7 +67,8 @@ impl CustomOp2 for CrossEntropy {
         for &t in y {
             target(t, v, self.name())?;
         }
-        let out = fill(n, ROWS, |c, o| {
+        // One value per row of v logits: split by the logits read, not the values written.
+        let out = fill_reading(n, ROWS, x.len(), |c, o| {
             let mut scratch = vec![MaybeUninit::uninit(); v];
             let vals = (c * ROWS..c * ROWS + o.len()).map(|i| {
                 let row = &x[i * v..(i + 1) * v];

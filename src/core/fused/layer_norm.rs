@@ -3,7 +3,7 @@
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, fill, for_chunks, sum, sum_sq_dev, write_from};
+use super::kernel::{f32s, fill, for_chunks_reading, sum, sum_sq_dev, write_from};
 
 /// Rows per block of the γ/β gradient reduction; fixed, so the summation order (and the
 /// result) does not depend on the number of threads.
@@ -128,7 +128,7 @@ impl CustomOp3 for LayerNormGrad {
         // γ and β gradients first: partial sums per fixed block of rows, added in order.
         let blocks = rows.div_ceil(BLOCK);
         let mut partial = vec![0f32; blocks * 2 * d];
-        for_chunks(&mut partial, 2 * d, |blk, p| {
+        for_chunks_reading(&mut partial, 2 * d, 2 * x.len(), |blk, p| {
             let (pg, pb) = p.split_at_mut(d);
             for i in blk * BLOCK..rows.min((blk + 1) * BLOCK) {
                 let (xr, gr) = (&x[i * d..(i + 1) * d], &g[i * d..(i + 1) * d]);

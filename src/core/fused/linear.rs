@@ -8,7 +8,9 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{f32s, fill, for_chunks, gemm_acc, gemm_uninit, parallelism, write_from, Mat};
+use super::kernel::{
+    f32s, fill, for_chunks_reading, gemm_rows_acc, gemm_rows_uninit, write_from, Mat,
+};
 
 /// Rows per block of the bias-gradient sum (fixed, so the order does not depend on the
 /// number of threads).
@@ -57,12 +59,12 @@ fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, out: usize, inp: usize) -> V
     match b {
         Some(b) => {
             let mut y = fill(rows * out, out, |_, r| write_from(r, b.iter().copied()));
-            gemm_acc(&mut y, rows, out, inp, lhs, rhs, parallelism());
+            gemm_rows_acc(&mut y, rows, out, inp, lhs, rhs);
             y
         }
         // One chunk: gemm spreads the product over the threads itself.
         None => fill(rows * out, rows * out, |_, y| {
-            gemm_uninit(y, rows, out, inp, lhs, rhs, parallelism())
+            gemm_rows_uninit(y, rows, out, inp, lhs, rhs)
         }),
     }
 }
@@ -205,7 +207,7 @@ impl CustomOp2 for Grad {
                     cs: 1,
                 };
                 let dx = fill(rows * inp, rows * inp, |_, o| {
-                    gemm_uninit(o, rows, inp, out, gm, wm, parallelism())
+                    gemm_rows_uninit(o, rows, inp, out, gm, wm)
                 });
                 (dx, out_shape(l1, inp))
             }
@@ -223,7 +225,7 @@ impl CustomOp2 for Grad {
                     cs: 1,
                 };
                 let dw = fill(out * inp, out * inp, |_, o| {
-                    gemm_uninit(o, out, inp, rows, gt, xm, parallelism())
+                    gemm_rows_uninit(o, out, inp, rows, gt, xm)
                 });
                 (dw, Shape::from((out, inp)))
             }
@@ -231,7 +233,7 @@ impl CustomOp2 for Grad {
                 // Partial sums per fixed block of rows, added in order.
                 let blocks = rows.div_ceil(BLOCK);
                 let mut partial = vec![0f32; blocks * out];
-                for_chunks(&mut partial, out.max(1), |blk, p| {
+                for_chunks_reading(&mut partial, out.max(1), g.len(), |blk, p| {
                     for r in
                         g[blk * BLOCK * out..rows.min((blk + 1) * BLOCK) * out].chunks_exact(out)
                     {
