@@ -275,8 +275,8 @@ const MIN_ROWS: usize = 32;
 const MIN_COLS: usize = 8;
 
 /// Splits the m rows of a row-major m × n destination into blocks for the pool and calls
-/// `f(first_row, block)` once per block. About two blocks per thread (each block packs
-/// the right operand once; one block on one thread), each at least `MIN_ROWS` rows: the
+/// `f(first_row, block)` once per block. One block per thread (each block packs the
+/// right operand again; two per thread measured no faster), each at least `MIN_ROWS` rows: the
 /// last block takes the remainder, so no block is a single row (gemm computes one row,
 /// like a product narrower than `MIN_COLS`, by a matrix-vector path with other
 /// rounding). Such blocks compute their rows with the same sums in the same order as the
@@ -285,10 +285,7 @@ const MIN_COLS: usize = 8;
 /// needs no second pool: measured, 7–9% off the reference steps at 2 threads.
 fn for_row_blocks<T: Send>(dst: &mut [T], m: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     assert_eq!(dst.len(), m * n, "gemm: destination size");
-    let tasks = match candle_core::utils::get_num_threads() {
-        0 | 1 => 1,
-        t => 2 * t,
-    };
+    let tasks = candle_core::utils::get_num_threads().max(1);
     let rows = m.div_ceil(tasks).max(MIN_ROWS);
     // Narrow products (n < MIN_COLS) go through gemm's matrix-vector paths, whose
     // rounding depends on the row count: those stay whole.
