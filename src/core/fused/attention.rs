@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-use super::kernel::{f32s, fill_parts, gemm_uninit, Mat};
+use super::kernel::{assume_written, f32s, fill_parts, gemm_uninit, gemm_window, rows_of, Mat};
 use super::softmax::{grad_row, normalize_row};
 
 /// softmax(q·kᵀ·scale + bias)·v for q (B, H, Tq, d_k), k (B, H, Tk, d_k),
@@ -52,11 +52,18 @@ pub fn attention(
     let (Some(bias), Some(keep)) = (host(bias, tk)?, host(keep, 1)?) else {
         return Ok(None);
     };
+    let dv = v.dim(3)?;
+    let extents = bias
+        .as_ref()
+        .filter(|_| tk <= MAX_KEYS && dk >= MIN_WIDTH && dv >= MIN_WIDTH)
+        .map(|(vals, batch)| (key_extents(vals, tk), *batch))
+        .filter(|(ext, _)| ext.iter().any(|&x| x < tk));
     let op = Attention {
         scale,
         heads: h,
         bias,
         keep,
+        extents,
         weights: Mutex::new(None),
     };
     Ok(Some(q.contiguous()?.apply_op3(
@@ -64,6 +71,42 @@ pub fn attention(
         &v.contiguous()?,
         op,
     )?))
+}
+
+/// Query (or key) rows per block when attention skips masked keys.
+const BLOCK_ROWS: usize = 32;
+/// Fewest keys a query block computes scores for (narrower products take other paths in
+/// gemm, with other rounding).
+const MIN_KEYS: usize = 16;
+/// Skipping needs head widths at least this wide (the products it splits by rows have
+/// them as their column count).
+const MIN_WIDTH: usize = 8;
+/// Longest key axis that skipping applies to: gemm sums k ≤ 512 terms as one block, so
+/// a sum cut short after (or started after) terms that are exactly 0 has the same bits.
+const MAX_KEYS: usize = 512;
+
+/// For each mask row, the number of leading keys it may attend to: one past its last
+/// entry that is not −∞ (so every key from there on is masked out).
+fn key_extents(bias: &[f32], tk: usize) -> Vec<usize> {
+    bias.chunks(tk)
+        .map(|r| {
+            r.iter()
+                .rposition(|&b| b != f32::NEG_INFINITY)
+                .map_or(0, |p| p + 1)
+        })
+        .collect()
+}
+
+/// Rows 0..t in blocks of `BLOCK_ROWS`, the last taking the remainder (so no block is a
+/// single row, which gemm computes by another path).
+fn blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
+    let n = (t / BLOCK_ROWS).max(1);
+    (0..n).map(move |b| {
+        (
+            b * BLOCK_ROWS,
+            if b + 1 == n { t } else { (b + 1) * BLOCK_ROWS },
+        )
+    })
 }
 
 /// A constant mask copied to the host: its row-major values and its batch size (1 or B).
@@ -91,6 +134,10 @@ struct Attention {
     bias: Option<HostMask>,
     /// The 0/1 row factor and its batch size, (B|1, Tq).
     keep: Option<HostMask>,
+    /// Per mask row, how many leading keys it may see (`key_extents`), and the mask's
+    /// batch size; `None` when nothing is skipped. Keys past a row's extent have weight
+    /// exactly 0, so the products skip them: a causal mask halves the attention products.
+    extents: Option<(Vec<usize>, usize)>,
     /// The softmax weights (before `keep`) from the forward pass, (B, H, Tq, Tk).
     weights: Mutex<Option<Vec<f32>>>,
 }
@@ -130,6 +177,39 @@ impl Attention {
         let batch = if m.1 == 1 { 0 } else { e / self.heads };
         let at = (batch * d.tq + i) * width;
         &m.0[at..at + width]
+    }
+
+    /// The extents of entry `e`'s mask rows.
+    fn extents_of(&self, e: usize, d: &Dims) -> Option<&[usize]> {
+        self.extents.as_ref().map(|(x, batch)| {
+            let b = if *batch == 1 { 0 } else { e / self.heads };
+            &x[b * d.tq..(b + 1) * d.tq]
+        })
+    }
+
+    /// Query blocks (r0, r1, keys): rows r0..r1 see keys 0..keys at most. One block of
+    /// all rows and keys when nothing is skipped.
+    fn query_blocks(&self, e: usize, d: &Dims) -> Vec<(usize, usize, usize)> {
+        let Some(ext) = self.extents_of(e, d) else {
+            return vec![(0, d.tq, d.tk)];
+        };
+        blocks(d.tq)
+            .map(|(r0, r1)| {
+                let keys = ext[r0..r1].iter().copied().max().unwrap_or(d.tk);
+                (r0, r1, keys.max(MIN_KEYS.min(d.tk)))
+            })
+            .collect()
+    }
+
+    /// Key blocks (j0, j1, i0): no query row before i0 sees any key of j0..j1. One block
+    /// of all keys from row 0 when nothing is skipped.
+    fn key_blocks(&self, e: usize, d: &Dims) -> Vec<(usize, usize, usize)> {
+        let Some(ext) = self.extents_of(e, d) else {
+            return vec![(0, d.tk, 0)];
+        };
+        blocks(d.tk)
+            .map(|(j0, j1)| (j0, j1, ext.iter().position(|&x| x > j0).unwrap_or(d.tq)))
+            .collect()
     }
 
     /// The softmax's own scale: the unmasked composed path folds the scale into the
@@ -196,21 +276,29 @@ impl CustomOp3 for Attention {
         );
         let d = Self::dims(l1, l2, l3)?;
         let (sc, soft) = (self.scale as f32, self.softmax_scale());
+        let none = gemm::Parallelism::None;
         let [weights, out] = fill_parts(d.entries, [d.tq * d.tk, d.tq * d.dv], |e, [w, o]| {
             let (qe, ke, ve) = (
                 entry(q, e, d.tq, d.dk),
                 entry(k, e, d.tk, d.dk),
                 entry(v, e, d.tk, d.dv),
             );
-            let y = gemm_uninit(
-                w,
-                d.tq,
-                d.tk,
-                d.dk,
-                mat(qe, d.dk, false),
-                mat(ke, d.dk, true),
-                gemm::Parallelism::None,
-            );
+            let qb = self.query_blocks(e, &d);
+            // Scores of each query block against the keys it can see; the keys past them
+            // get a placeholder 0 that the mask's −∞ turns into −∞, as it does any score.
+            for &(r0, r1, keys) in &qb {
+                let rows = &mut w[r0 * d.tk..r1 * d.tk];
+                let (qm, km) = (rows_of(mat(qe, d.dk, false), r0), mat(ke, d.dk, true));
+                gemm_window(rows, d.tk, r1 - r0, keys, d.dk, qm, km);
+                for row in rows.chunks_mut(d.tk) {
+                    row[keys..].iter_mut().for_each(|x| {
+                        x.write(0.0);
+                    });
+                }
+            }
+            // SAFETY: the query blocks cover every row, and each row was written above
+            // (its first `keys` values by gemm, the rest with 0).
+            let y = unsafe { assume_written(w) };
             for (i, row) in y.chunks_mut(d.tk).enumerate() {
                 match &self.bias {
                     Some(bias) => {
@@ -225,15 +313,21 @@ impl CustomOp3 for Attention {
             }
             let mut scratch = Vec::new();
             let wk = self.kept(y, e, &d, &mut scratch);
-            let o = gemm_uninit(
-                o,
-                d.tq,
-                d.dv,
-                d.tk,
-                mat(wk, d.tk, false),
-                mat(ve, d.dv, false),
-                gemm::Parallelism::None,
-            );
+            // Weights past a block's keys are 0: the product stops there.
+            for &(r0, r1, keys) in &qb {
+                let (wm, vm) = (rows_of(mat(wk, d.tk, false), r0), mat(ve, d.dv, false));
+                gemm_uninit(
+                    &mut o[r0 * d.dv..r1 * d.dv],
+                    r1 - r0,
+                    d.dv,
+                    keys,
+                    wm,
+                    vm,
+                    none,
+                );
+            }
+            // SAFETY: the query blocks cover every row of `o`, each written by gemm.
+            let o = unsafe { assume_written(o) };
             [y, o]
         });
         *self.weights.lock().expect("attention weights lock") = Some(weights);
@@ -281,28 +375,46 @@ impl CustomOp3 for Attention {
                 let (ge, ye) = (entry(gd, e, d.tq, d.dv), entry(y, e, d.tq, d.tk));
                 let mut scratch = Vec::new();
                 let we = self.kept(ye, e, &d, &mut scratch);
-                // d v = Wᵀ·g and dW = g·vᵀ (the weights·v product's backward).
-                let dvo = gemm_uninit(
-                    dvo,
-                    d.tk,
-                    d.dv,
-                    d.tq,
-                    mat(we, d.tk, true),
-                    mat(ge, d.dv, false),
-                    none,
-                );
+                let (qb, kb) = (self.query_blocks(e, &d), self.key_blocks(e, &d));
+                // dv = Wᵀ·g (the weights·v product's backward); rows of W before a key
+                // block's first viewer are 0 there, so each sum starts at that row.
+                for &(j0, j1, i0) in &kb {
+                    // (A block no row sees has an empty sum: `min` keeps the view valid.)
+                    let wm = Mat {
+                        data: &we[(i0 * d.tk + j0).min(we.len())..],
+                        rs: 1,
+                        cs: d.tk,
+                    };
+                    let gm = rows_of(mat(ge, d.dv, false), i0);
+                    gemm_uninit(
+                        &mut dvo[j0 * d.dv..j1 * d.dv],
+                        j1 - j0,
+                        d.dv,
+                        d.tq - i0,
+                        wm,
+                        gm,
+                        none,
+                    );
+                }
+                // SAFETY: the key blocks cover every row of `dvo`, each written by gemm.
+                let dvo = unsafe { assume_written(dvo) };
+                // dW = g·vᵀ for the keys each query block sees, 0 past them (where the
+                // weights are 0, so the softmax's backward gives 0 either way).
                 let mut dw: Vec<MaybeUninit<f32>> = Vec::with_capacity(d.tq * d.tk);
-                // SAFETY: `MaybeUninit` needs no initialization; gemm writes every value.
+                // SAFETY: `MaybeUninit` needs no initialization; every value is written below.
                 unsafe { dw.set_len(d.tq * d.tk) };
-                let dw = gemm_uninit(
-                    &mut dw,
-                    d.tq,
-                    d.tk,
-                    d.dv,
-                    mat(ge, d.dv, false),
-                    mat(ve, d.dv, true),
-                    none,
-                );
+                for &(r0, r1, keys) in &qb {
+                    let rows = &mut dw[r0 * d.tk..r1 * d.tk];
+                    let (gm, vm) = (rows_of(mat(ge, d.dv, false), r0), mat(ve, d.dv, true));
+                    gemm_window(rows, d.tk, r1 - r0, keys, d.dv, gm, vm);
+                    for row in rows.chunks_mut(d.tk) {
+                        row[keys..].iter_mut().for_each(|x| {
+                            x.write(0.0);
+                        });
+                    }
+                }
+                // SAFETY: the query blocks cover every row, each written in full above.
+                let dw = unsafe { assume_written(&mut dw) };
                 // Through the keep factor and the softmax, then the logits' scale: the
                 // gradient of the logits q·kᵀ, in place.
                 for (i, (row, yr)) in dw.chunks_mut(d.tk).zip(ye.chunks(d.tk)).enumerate() {
@@ -316,25 +428,39 @@ impl CustomOp3 for Attention {
                         None => row.copy_from_slice(&ds),
                     }
                 }
-                // dq = dL·k and dk = dLᵀ·q (the q·kᵀ product's backward).
-                let dqo = gemm_uninit(
-                    dqo,
-                    d.tq,
-                    d.dk,
-                    d.tk,
-                    mat(dw, d.tk, false),
-                    mat(ke, d.dk, false),
-                    none,
-                );
-                let dko = gemm_uninit(
-                    dko,
-                    d.tk,
-                    d.dk,
-                    d.tq,
-                    mat(dw, d.tk, true),
-                    mat(qe, d.dk, false),
-                    none,
-                );
+                // dq = dL·k and dk = dLᵀ·q (the q·kᵀ product's backward), over the keys
+                // each query block sees and the queries that see each key block.
+                for &(r0, r1, keys) in &qb {
+                    let (lm, km) = (rows_of(mat(dw, d.tk, false), r0), mat(ke, d.dk, false));
+                    gemm_uninit(
+                        &mut dqo[r0 * d.dk..r1 * d.dk],
+                        r1 - r0,
+                        d.dk,
+                        keys,
+                        lm,
+                        km,
+                        none,
+                    );
+                }
+                for &(j0, j1, i0) in &kb {
+                    let lm = Mat {
+                        data: &dw[(i0 * d.tk + j0).min(dw.len())..],
+                        rs: 1,
+                        cs: d.tk,
+                    };
+                    let qm = rows_of(mat(qe, d.dk, false), i0);
+                    gemm_uninit(
+                        &mut dko[j0 * d.dk..j1 * d.dk],
+                        j1 - j0,
+                        d.dk,
+                        d.tq - i0,
+                        lm,
+                        qm,
+                        none,
+                    );
+                }
+                // SAFETY: the query and key blocks cover every row of `dqo` and `dko`.
+                let (dqo, dko) = unsafe { (assume_written(dqo), assume_written(dko)) };
                 [dqo, dko, dvo]
             },
         );
@@ -414,6 +540,44 @@ mod tests {
                         .zip(y)
                         .all(|(a, b)| a.to_bits() == b.to_bits() || (a == b));
                     assert!(same, "case {i}, scale {scale}: output/gradient {j} differs from the composed ops");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_masked_keys_keeps_the_bits() {
+        // Long enough for several blocks of queries and keys, heads wide enough to skip.
+        let dev = Device::Cpu;
+        let (b, h) = (2, 2);
+        let causal = Mask::causal(100).to_attn(&dev).unwrap();
+        let padded = Mask::padding(&[100, 37], 100, 100).to_attn(&dev).unwrap();
+        let both = Mask::causal(100)
+            .and(&Mask::padding(&[100, 60], 100, 100))
+            .to_attn(&dev)
+            .unwrap();
+        let cross = Mask::padding(&[90, 5], 70, 90).to_attn(&dev).unwrap();
+        for (mask, tq, tk) in [
+            (&causal, 100, 100),
+            (&padded, 100, 100),
+            (&both, 100, 100),
+            (&cross, 70, 90),
+        ] {
+            let q = rand_tensor(&[b, h, tq, 16], 1.0, 31);
+            let k = rand_tensor(&[b, h, tk, 16], 1.0, 32);
+            let v = rand_tensor(&[b, h, tk, 12], 1.0, 33);
+            for scale in [0.25, -0.5] {
+                let f = run(&q, &k, &v, Some(mask), scale, true);
+                let c = run(&q, &k, &v, Some(mask), scale, false);
+                for (j, (x, y)) in f.iter().zip(&c).enumerate() {
+                    let same = x
+                        .iter()
+                        .zip(y)
+                        .all(|(a, b)| a.to_bits() == b.to_bits() || a == b);
+                    assert!(
+                        same,
+                        "{tq}×{tk}, scale {scale}: output/gradient {j} differs"
+                    );
                 }
             }
         }

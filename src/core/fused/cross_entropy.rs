@@ -1,6 +1,7 @@
 //! Per-row cross-entropy, −log softmax(x)[y], as one kernel forward and one backward.
 
 use std::mem::MaybeUninit;
+use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
@@ -24,9 +25,12 @@ pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
         return lp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?.neg();
     }
-    logits
-        .contiguous()?
-        .apply_op2(&targets.contiguous()?, CrossEntropy)
+    logits.contiguous()?.apply_op2(
+        &targets.contiguous()?,
+        CrossEntropy {
+            lse: Mutex::new(None),
+        },
+    )
 }
 
 /// log Σ exp over one row, shifted by its maximum; `out` (the row's length) receives
@@ -47,7 +51,10 @@ fn target(t: u32, v: usize, op: &str) -> Result<usize> {
     Ok(t)
 }
 
-struct CrossEntropy;
+struct CrossEntropy {
+    /// Each row's log Σ exp from the forward pass, for the backward pass.
+    lse: Mutex<Option<Vec<f32>>>,
+}
 
 impl CustomOp2 for CrossEntropy {
     fn name(&self) -> &'static str {
@@ -68,14 +75,14 @@ impl CustomOp2 for CrossEntropy {
             target(t, v, self.name())?;
         }
         // One value per row of v logits: split by the logits read, not the values written.
-        let out = fill_reading(n, ROWS, x.len(), |c, o| {
+        let lse = fill_reading(n, ROWS, x.len(), |c, o| {
             let mut scratch = vec![MaybeUninit::uninit(); v];
-            let vals = (c * ROWS..c * ROWS + o.len()).map(|i| {
-                let row = &x[i * v..(i + 1) * v];
-                log_sum_exp(row, &mut scratch).1 - row[y[i] as usize]
-            });
+            let vals = (c * ROWS..c * ROWS + o.len())
+                .map(|i| log_sum_exp(&x[i * v..(i + 1) * v], &mut scratch).1);
             write_from(o, vals)
         });
+        let out = (0..n).map(|i| lse[i] - x[i * v + y[i] as usize]).collect();
+        *self.lse.lock().expect("cross-entropy lock") = Some(lse);
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 
@@ -86,13 +93,20 @@ impl CustomOp2 for CrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = logits.apply_op3_no_bwd(targets, &grad.contiguous()?, &CrossEntropyGrad)?;
+        let Some(lse) = self.lse.lock().expect("cross-entropy lock").clone() else {
+            bail!("fused-cross-entropy: backward before forward")
+        };
+        let g = logits.apply_op3_no_bwd(targets, &grad.contiguous()?, &CrossEntropyGrad { lse })?;
         Ok((Some(g), None))
     }
 }
 
-/// (x, y, dL/dnll) → dL/dx = dL/dnllᵢ · (softmax(xᵢ) − onehot(yᵢ)).
-struct CrossEntropyGrad;
+/// (x, y, dL/dnll) → dL/dx = dL/dnllᵢ · (softmax(xᵢ) − onehot(yᵢ)), with each row's
+/// log Σ exp kept from the forward pass (the same bits as recomputing it: the same kernel
+/// on the same row), so the backward pass is one pass over the logits instead of four.
+struct CrossEntropyGrad {
+    lse: Vec<f32>,
+}
 
 impl CustomOp3 for CrossEntropyGrad {
     fn name(&self) -> &'static str {
@@ -120,12 +134,13 @@ impl CustomOp3 for CrossEntropyGrad {
                 g.len()
             );
         }
+        if self.lse.len() != n {
+            bail!("{}: saved log-sum-exp for another batch", self.name());
+        }
         let out = fill(x.len(), v, |i, o| {
             let row = &x[i * v..(i + 1) * v];
-            let (o, lse) = log_sum_exp(row, o);
-            for (o, &xv) in o.iter_mut().zip(row) {
-                *o = g[i] * exp_nonpos(xv - lse);
-            }
+            let lse = self.lse[i];
+            let o = write_from(o, row.iter().map(|&xv| g[i] * exp_nonpos(xv - lse)));
             o[y[i] as usize] -= g[i];
             o
         });

@@ -304,7 +304,7 @@ fn for_row_blocks<T: Send>(dst: &mut [T], m: usize, n: usize, f: impl Fn(usize, 
 }
 
 /// The first-row offset of rows `start..` of `a`.
-fn rows_from(a: Mat, start: usize) -> Mat {
+pub(super) fn rows_of(a: Mat, start: usize) -> Mat {
     Mat {
         data: &a.data[start * a.rs..],
         ..a
@@ -329,7 +329,7 @@ pub(super) fn gemm_rows_uninit<'a>(
                 rows,
                 n,
                 k,
-                rows_from(lhs, start),
+                rows_of(lhs, start),
                 rhs,
                 gemm::Parallelism::None,
             );
@@ -349,7 +349,7 @@ pub(super) fn gemm_rows_acc(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: 
                 rows,
                 n,
                 k,
-                rows_from(lhs, start),
+                rows_of(lhs, start),
                 rhs,
                 gemm::Parallelism::None,
             );
@@ -418,6 +418,62 @@ pub(super) fn gemm_uninit<'a>(
     }
 }
 
+/// The first n columns of the m rows of `dst` (row stride `rs`, uninitialized) =
+/// lhs (m × k) · rhs (k × n), single-threaded; the rest of each row is left as it was,
+/// for the caller to initialize.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_window(
+    dst: &mut [MaybeUninit<f32>],
+    rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+) {
+    assert!(n <= rs, "gemm: window wider than its rows");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        dst.len() >= (m - 1) * rs + n,
+        "gemm: window outside the destination"
+    );
+    if k == 0 {
+        for row in dst.chunks_mut(rs).take(m) {
+            row[..n].iter_mut().for_each(|x| {
+                x.write(0.0);
+            });
+        }
+        return;
+    }
+    check_operands(m, n, k, lhs, rhs);
+    // SAFETY: operands checked above; the m rows of n values `rs` apart lie in `dst`
+    // (checked above), and gemm writes them without reading them.
+    unsafe {
+        raw_gemm_strided(
+            dst.as_mut_ptr() as *mut f32,
+            rs,
+            m,
+            n,
+            k,
+            lhs,
+            rhs,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// A buffer the caller has written in full, as initialized values.
+///
+/// # Safety
+/// Every element of `x` must have been written.
+pub(super) unsafe fn assume_written(x: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the caller vouches for the values.
+    unsafe { &mut *(x as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
 /// The gemm call: dst = [dst +] lhs · rhs, dst row-major with row stride n.
 ///
 /// # Safety
@@ -434,13 +490,32 @@ unsafe fn raw_gemm(
     accumulate: bool,
     par: gemm::Parallelism,
 ) {
+    raw_gemm_strided(dst, n, m, n, k, lhs, rhs, accumulate, par)
+}
+
+/// `raw_gemm` into a destination with row stride `dst_rs` ≥ n.
+///
+/// # Safety
+/// As `raw_gemm`, with `dst` valid for the m rows of n values `dst_rs` apart.
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw_gemm_strided(
+    dst: *mut f32,
+    dst_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
     gemm::gemm(
         m,
         n,
         k,
         dst,
         1,
-        n as isize,
+        dst_rs as isize,
         accumulate,
         lhs.data.as_ptr(),
         lhs.cs as isize,
@@ -508,7 +583,7 @@ mod tests {
                     c.len() / n,
                     n,
                     k,
-                    rows_from(lhs, i * rows),
+                    rows_of(lhs, i * rows),
                     rhs,
                     gemm::Parallelism::None,
                 );
