@@ -19,8 +19,10 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-use super::kernel::{assume_written, f32s, fill_parts, gemm_uninit, gemm_window, rows_of, Mat};
-use super::softmax::{grad_row, normalize_row};
+use super::kernel::{
+    assume_written, dot, f32s, fill_parts, gemm_uninit, gemm_window, rows_of, Mat,
+};
+use super::softmax::normalize_row;
 
 /// softmax(q·kᵀ·scale + bias)·v for q (B, H, Tq, d_k), k (B, H, Tk, d_k),
 /// v (B, H, Tk, d_v); `bias` (B|1, 1, Tq, Tk) is a constant additive mask and `keep`
@@ -422,10 +424,14 @@ impl CustomOp3 for Attention {
                         let f = self.mask_row(keep, e, i, &d, 1)[0];
                         row.iter_mut().for_each(|x| *x *= f);
                     }
-                    let ds: Vec<f32> = grad_row(yr, row, soft).collect();
+                    let s = dot(yr, row);
+                    let ds = |y: f32, g: f32| soft * (y * (g - s)); // as `grad_row`
                     match self.bias {
-                        Some(_) => row.iter_mut().zip(ds).for_each(|(x, s)| *x = s * sc + 0.0),
-                        None => row.copy_from_slice(&ds),
+                        Some(_) => row
+                            .iter_mut()
+                            .zip(yr)
+                            .for_each(|(x, &y)| *x = ds(y, *x) * sc + 0.0),
+                        None => row.iter_mut().zip(yr).for_each(|(x, &y)| *x = ds(y, *x)),
                     }
                 }
                 // dq = dL·k and dk = dLᵀ·q (the q·kᵀ product's backward), over the keys
