@@ -184,10 +184,28 @@ impl MultiHeadAttention {
     /// The output alone (the attention step fused, see [`attend`]); the same values as
     /// `forward_with_weights`.
     pub fn forward(&self, xq: &Tensor, xkv: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
-        let (q, k) = self.qk(xq, xkv)?;
-        let v = self.split(&self.wv.forward(xkv)?)?;
-        let o = attend(&q, &k, &v, mask, self.cfg.scale.factor(self.cfg.d_k))?;
-        self.wo.forward(&super::fused::merge_heads(&o)?)
+        let q = self.wq.forward(xq)?;
+        let k = match &self.wk {
+            Some(wk) => wk.forward(xkv)?,
+            None => self.wq.forward(xkv)?,
+        };
+        let v = self.wv.forward(xkv)?;
+        let scale = self.cfg.scale.factor(self.cfg.d_k);
+        let (bias, keep) = (
+            mask.map(|m| &m.bias),
+            mask.and_then(|m| m.row_keep.as_ref()),
+        );
+        // The heads stay merged (B, T, h·w) through the fused op; split and merged
+        // around `attend` otherwise.
+        let o = match super::fused::attention_heads(&q, &k, &v, self.cfg.heads, scale, bias, keep)?
+        {
+            Some(o) => o,
+            None => {
+                let (q, k, v) = (self.split(&q)?, self.split(&k)?, self.split(&v)?);
+                super::fused::merge_heads(&attend(&q, &k, &v, mask, scale)?)?
+            }
+        };
+        self.wo.forward(&o)
     }
 }
 

@@ -19,9 +19,7 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-use super::kernel::{
-    assume_written, dot, f32s, fill_parts, gemm_uninit, gemm_window, rows_of, Mat,
-};
+use super::kernel::{assume_written, dot, f32s, fill_parts, gemm_window, rows_of, Mat};
 use super::softmax::normalize_row;
 
 /// softmax(q·kᵀ·scale + bias)·v for q (B, H, Tq, d_k), k (B, H, Tk, d_k),
@@ -37,42 +35,106 @@ pub fn attention(
     bias: Option<&Tensor>,
     keep: Option<&Tensor>,
 ) -> Result<Option<Tensor>> {
-    let fusable = [q, k, v].iter().all(|t| super::fusable(t) && t.rank() == 4);
-    if !fusable {
+    if ![q, k, v].iter().all(|t| super::fusable(t) && t.rank() == 4) {
         return Ok(None);
     }
     let (b, h, tq, dk) = q.dims4()?;
     let (kb, kh, tk, kdk) = k.dims4()?;
-    let (vb, vh, vtk, _) = v.dims4()?;
+    let (vb, vh, vtk, dv) = v.dims4()?;
     if (kb, kh, kdk) != (b, h, dk) || (vb, vh, vtk) != (b, h, tk) {
         return Ok(None);
     }
+    let sizes = Sizes {
+        b,
+        h,
+        tq,
+        tk,
+        dk,
+        dv,
+    };
+    apply(q, k, v, sizes, false, scale, bias, keep)
+}
+
+/// [`attention`] with the heads merged in the last axis, as the projections make them
+/// and the output projection takes them: q (B, Tq, H·d_k), k (B, Tk, H·d_k),
+/// v (B, Tk, H·d_v) → (B, Tq, H·d_v). The same values as splitting the heads, calling
+/// `attention` and merging them back, without the four copies (and their backward
+/// passes) that splitting and merging cost.
+pub fn attention_heads(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    scale: f64,
+    bias: Option<&Tensor>,
+    keep: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    if heads == 0 || ![q, k, v].iter().all(|t| super::fusable(t) && t.rank() == 3) {
+        return Ok(None);
+    }
+    let (b, tq, qw) = q.dims3()?;
+    let (kb, tk, kw) = k.dims3()?;
+    let (vb, vtk, vw) = v.dims3()?;
+    if kb != b || vb != b || kw != qw || vtk != tk || qw % heads != 0 || vw % heads != 0 {
+        return Ok(None);
+    }
+    let (dk, dv) = (qw / heads, vw / heads);
+    let sizes = Sizes {
+        b,
+        h: heads,
+        tq,
+        tk,
+        dk,
+        dv,
+    };
+    apply(q, k, v, sizes, true, scale, bias, keep)
+}
+
+/// The sizes of one attention call.
+struct Sizes {
+    b: usize,
+    h: usize,
+    tq: usize,
+    tk: usize,
+    dk: usize,
+    dv: usize,
+}
+
+/// Builds the op for checked inputs; `None` when a mask cannot take the fused path.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    s: Sizes,
+    merged: bool,
+    scale: f64,
+    bias: Option<&Tensor>,
+    keep: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
     let host = |m: Option<&Tensor>, last: usize| match m {
         None => Ok(Some(None)),
-        Some(m) => host_mask(m, b, tq, last).map(|h| h.map(Some)),
+        Some(m) => host_mask(m, s.b, s.tq, last).map(|h| h.map(Some)),
     };
-    let (Some(bias), Some(keep)) = (host(bias, tk)?, host(keep, 1)?) else {
+    let (Some(bias), Some(keep)) = (host(bias, s.tk)?, host(keep, 1)?) else {
         return Ok(None);
     };
-    let dv = v.dim(3)?;
     let extents = bias
         .as_ref()
-        .filter(|_| tk <= MAX_KEYS && dk >= MIN_WIDTH && dv >= MIN_WIDTH)
-        .map(|(vals, batch)| (key_extents(vals, tk), *batch))
-        .filter(|(ext, _)| ext.iter().any(|&x| x < tk));
+        .filter(|_| s.tk <= MAX_KEYS && s.dk >= MIN_WIDTH && s.dv >= MIN_WIDTH)
+        .map(|(vals, batch)| (key_extents(vals, s.tk), *batch))
+        .filter(|(ext, _)| ext.iter().any(|&x| x < s.tk));
     let op = Attention {
         scale,
-        heads: h,
+        heads: s.h,
+        merged,
         bias,
         keep,
         extents,
         weights: Mutex::new(None),
     };
-    Ok(Some(q.contiguous()?.apply_op3(
-        &k.contiguous()?,
-        &v.contiguous()?,
-        op,
-    )?))
+    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    Ok(Some(q.apply_op3(&k, &v, op)?))
 }
 
 /// Query (or key) rows per block when attention skips masked keys.
@@ -132,6 +194,8 @@ fn host_mask(m: &Tensor, b: usize, tq: usize, last: usize) -> Result<Option<Host
 struct Attention {
     scale: f64,
     heads: usize,
+    /// Inputs and output are (B, T, H·d) rather than (B, H, T, d).
+    merged: bool,
     /// The additive mask and its batch size (1 or B), row-major (B|1, Tq, Tk).
     bias: Option<HostMask>,
     /// The 0/1 row factor and its batch size, (B|1, Tq).
@@ -154,7 +218,21 @@ struct Dims {
 }
 
 impl Attention {
-    fn dims(q: &Layout, k: &Layout, v: &Layout) -> Result<Dims> {
+    /// Sizes from the layouts: (B, H, T, d) each, or (B, T, H·d) when `merged`.
+    fn dims(&self, q: &Layout, k: &Layout, v: &Layout) -> Result<Dims> {
+        if self.merged {
+            let (b, tq, qw) = q.shape().dims3()?;
+            let (_, tk, _) = k.shape().dims3()?;
+            let (_, _, vw) = v.shape().dims3()?;
+            let h = self.heads;
+            return Ok(Dims {
+                entries: b * h,
+                tq,
+                tk,
+                dk: qw / h,
+                dv: vw / h,
+            });
+        }
         let (b, h, tq, dk) = q.shape().dims4()?;
         let (_, _, tk, _) = k.shape().dims4()?;
         let (_, _, _, dv) = v.shape().dims4()?;
@@ -165,6 +243,41 @@ impl Attention {
             dk,
             dv,
         })
+    }
+
+    /// Entries per parallel work unit: all heads of one batch element when the heads
+    /// are merged (their rows interleave), one entry otherwise.
+    fn group(&self) -> usize {
+        if self.merged {
+            self.heads
+        } else {
+            1
+        }
+    }
+
+    /// Where entry `e`'s t × w block of a tensor starts, and its row stride.
+    fn place(&self, e: usize, t: usize, w: usize) -> (usize, usize) {
+        if self.merged {
+            let (b, h) = (e / self.heads, e % self.heads);
+            (b * t * self.heads * w + h * w, self.heads * w)
+        } else {
+            (e * t * w, w)
+        }
+    }
+
+    /// Entry `e`'s t × w block of `x` (or its transpose) as a matrix view.
+    fn view<'a>(&self, x: &'a [f32], e: usize, t: usize, w: usize, transposed: bool) -> Mat<'a> {
+        let (at, rs) = self.place(e, t, w);
+        let data = &x[at..];
+        if transposed {
+            Mat {
+                data,
+                rs: 1,
+                cs: rs,
+            }
+        } else {
+            Mat { data, rs, cs: 1 }
+        }
     }
 
     /// Row `i` of the mask (or keep factor) for entry `e`.
@@ -276,65 +389,65 @@ impl CustomOp3 for Attention {
             f32s(s2, l2, name)?,
             f32s(s3, l3, name)?,
         );
-        let d = Self::dims(l1, l2, l3)?;
+        let d = self.dims(l1, l2, l3)?;
         let (sc, soft) = (self.scale as f32, self.softmax_scale());
-        let none = gemm::Parallelism::None;
-        let [weights, out] = fill_parts(d.entries, [d.tq * d.tk, d.tq * d.dv], |e, [w, o]| {
-            let (qe, ke, ve) = (
-                entry(q, e, d.tq, d.dk),
-                entry(k, e, d.tk, d.dk),
-                entry(v, e, d.tk, d.dv),
-            );
-            let qb = self.query_blocks(e, &d);
-            // Scores of each query block against the keys it can see; the keys past them
-            // get a placeholder 0 that the mask's −∞ turns into −∞, as it does any score.
-            for &(r0, r1, keys) in &qb {
-                let rows = &mut w[r0 * d.tk..r1 * d.tk];
-                let (qm, km) = (rows_of(mat(qe, d.dk, false), r0), mat(ke, d.dk, true));
-                gemm_window(rows, d.tk, r1 - r0, keys, d.dk, qm, km);
-                for row in rows.chunks_mut(d.tk) {
-                    row[keys..].iter_mut().for_each(|x| {
-                        x.write(0.0);
-                    });
-                }
-            }
-            // SAFETY: the query blocks cover every row, and each row was written above
-            // (its first `keys` values by gemm, the rest with 0).
-            let y = unsafe { assume_written(w) };
-            for (i, row) in y.chunks_mut(d.tk).enumerate() {
-                match &self.bias {
-                    Some(bias) => {
-                        let br = self.mask_row(bias, e, i, &d, d.tk);
-                        for (x, &b) in row.iter_mut().zip(br) {
-                            *x = (*x * sc + 0.0) + b;
-                        }
-                    }
-                    None => row.iter_mut().for_each(|x| *x *= soft),
-                }
-                normalize_row(row);
-            }
-            let mut scratch = Vec::new();
-            let wk = self.kept(y, e, &d, &mut scratch);
-            // Weights past a block's keys are 0: the product stops there.
-            for &(r0, r1, keys) in &qb {
-                let (wm, vm) = (rows_of(mat(wk, d.tk, false), r0), mat(ve, d.dv, false));
-                gemm_uninit(
-                    &mut o[r0 * d.dv..r1 * d.dv],
-                    r1 - r0,
-                    d.dv,
-                    keys,
-                    wm,
-                    vm,
-                    none,
+        let g = self.group();
+        let widths = [g * d.tq * d.tk, g * d.tq * d.dv];
+        let [weights, out] = fill_parts(d.entries / g, widths, |c, [w, o]| {
+            for e in c * g..(c + 1) * g {
+                let at = e - c * g;
+                let (qm, km, vm) = (
+                    self.view(q, e, d.tq, d.dk, false),
+                    self.view(k, e, d.tk, d.dk, true),
+                    self.view(v, e, d.tk, d.dv, false),
                 );
+                let w = &mut w[at * d.tq * d.tk..(at + 1) * d.tq * d.tk];
+                let (o_at, o_rs) = self.place(e, d.tq, d.dv);
+                let o = &mut o[o_at - c * g * d.tq * d.dv..];
+                let qb = self.query_blocks(e, &d);
+                // Scores of each query block against the keys it can see; the keys past
+                // them get a placeholder 0 that the mask's −∞ turns into −∞, as it does
+                // any score.
+                for &(r0, r1, keys) in &qb {
+                    let rows = &mut w[r0 * d.tk..r1 * d.tk];
+                    gemm_window(rows, d.tk, r1 - r0, keys, d.dk, rows_of(qm, r0), km);
+                    for row in rows.chunks_mut(d.tk) {
+                        row[keys..].iter_mut().for_each(|x| {
+                            x.write(0.0);
+                        });
+                    }
+                }
+                // SAFETY: the query blocks cover every row, and each row was written above
+                // (its first `keys` values by gemm, the rest with 0).
+                let y = unsafe { assume_written(w) };
+                for (i, row) in y.chunks_mut(d.tk).enumerate() {
+                    match &self.bias {
+                        Some(bias) => {
+                            let br = self.mask_row(bias, e, i, &d, d.tk);
+                            for (x, &b) in row.iter_mut().zip(br) {
+                                *x = (*x * sc + 0.0) + b;
+                            }
+                        }
+                        None => row.iter_mut().for_each(|x| *x *= soft),
+                    }
+                    normalize_row(row);
+                }
+                let mut scratch = Vec::new();
+                let wk = self.kept(y, e, &d, &mut scratch);
+                // Weights past a block's keys are 0: the product stops there.
+                for &(r0, r1, keys) in &qb {
+                    let wm = rows_of(mat(wk, d.tk, false), r0);
+                    let dst = &mut o[r0 * o_rs..];
+                    gemm_window(dst, o_rs, r1 - r0, d.dv, keys, wm, rows_of(vm, 0));
+                }
             }
-            // SAFETY: the query blocks cover every row of `o`, each written by gemm.
-            let o = unsafe { assume_written(o) };
-            [y, o]
+            // SAFETY: the entries' query blocks cover every row of their weights and
+            // every row of their output windows, which tile the chunk; all were written.
+            unsafe { [assume_written(w), assume_written(o)] }
         });
         *self.weights.lock().expect("attention weights lock") = Some(weights);
         let mut dims = l1.shape().dims().to_vec();
-        dims[3] = d.dv;
+        *dims.last_mut().expect("rank 3 or 4") = if self.merged { self.heads * d.dv } else { d.dv };
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 
@@ -362,19 +475,26 @@ impl CustomOp3 for Attention {
             cpu(&sv, lv, name)?,
             cpu(&sg, lg, name)?,
         );
-        let d = Self::dims(lq, lk, lv)?;
+        let d = self.dims(lq, lk, lv)?;
         let (sc, soft) = (self.scale as f32, self.softmax_scale());
-        let none = gemm::Parallelism::None;
-        let [dq, dk, dv] = fill_parts(
-            d.entries,
-            [d.tq * d.dk, d.tk * d.dk, d.tk * d.dv],
-            |e, [dqo, dko, dvo]| {
-                let (qe, ke, ve) = (
-                    entry(qd, e, d.tq, d.dk),
-                    entry(kd, e, d.tk, d.dk),
-                    entry(vd, e, d.tk, d.dv),
+        let n = self.group();
+        let widths = [n * d.tq * d.dk, n * d.tk * d.dk, n * d.tk * d.dv];
+        let [dq, dk, dv] = fill_parts(d.entries / n, widths, |c, [dqo, dko, dvo]| {
+            for e in c * n..(c + 1) * n {
+                let (qm, km, vm, gm) = (
+                    self.view(qd, e, d.tq, d.dk, false),
+                    self.view(kd, e, d.tk, d.dk, false),
+                    self.view(vd, e, d.tk, d.dv, false),
+                    self.view(gd, e, d.tq, d.dv, false),
                 );
-                let (ge, ye) = (entry(gd, e, d.tq, d.dv), entry(y, e, d.tq, d.tk));
+                // This entry's windows of the three gradient chunks.
+                let window = |t: usize, w: usize| {
+                    let (at, rs) = self.place(e, t, w);
+                    (at - c * n * t * w, rs)
+                };
+                let ((q_at, q_rs), (k_at, k_rs), (v_at, v_rs)) =
+                    (window(d.tq, d.dk), window(d.tk, d.dk), window(d.tk, d.dv));
+                let ye = entry(y, e, d.tq, d.tk);
                 let mut scratch = Vec::new();
                 let we = self.kept(ye, e, &d, &mut scratch);
                 let (qb, kb) = (self.query_blocks(e, &d), self.key_blocks(e, &d));
@@ -387,28 +507,22 @@ impl CustomOp3 for Attention {
                         rs: 1,
                         cs: d.tk,
                     };
-                    let gm = rows_of(mat(ge, d.dv, false), i0);
-                    gemm_uninit(
-                        &mut dvo[j0 * d.dv..j1 * d.dv],
-                        j1 - j0,
-                        d.dv,
-                        d.tq - i0,
-                        wm,
-                        gm,
-                        none,
-                    );
+                    let dst = &mut dvo[v_at + j0 * v_rs..];
+                    gemm_window(dst, v_rs, j1 - j0, d.dv, d.tq - i0, wm, rows_of(gm, i0));
                 }
-                // SAFETY: the key blocks cover every row of `dvo`, each written by gemm.
-                let dvo = unsafe { assume_written(dvo) };
                 // dW = g·vᵀ for the keys each query block sees, 0 past them (where the
                 // weights are 0, so the softmax's backward gives 0 either way).
                 let mut dw: Vec<MaybeUninit<f32>> = Vec::with_capacity(d.tq * d.tk);
                 // SAFETY: `MaybeUninit` needs no initialization; every value is written below.
                 unsafe { dw.set_len(d.tq * d.tk) };
+                let vt = Mat {
+                    data: vm.data,
+                    rs: vm.cs,
+                    cs: vm.rs,
+                };
                 for &(r0, r1, keys) in &qb {
                     let rows = &mut dw[r0 * d.tk..r1 * d.tk];
-                    let (gm, vm) = (rows_of(mat(ge, d.dv, false), r0), mat(ve, d.dv, true));
-                    gemm_window(rows, d.tk, r1 - r0, keys, d.dv, gm, vm);
+                    gemm_window(rows, d.tk, r1 - r0, keys, d.dv, rows_of(gm, r0), vt);
                     for row in rows.chunks_mut(d.tk) {
                         row[keys..].iter_mut().for_each(|x| {
                             x.write(0.0);
@@ -437,16 +551,9 @@ impl CustomOp3 for Attention {
                 // dq = dL·k and dk = dLᵀ·q (the q·kᵀ product's backward), over the keys
                 // each query block sees and the queries that see each key block.
                 for &(r0, r1, keys) in &qb {
-                    let (lm, km) = (rows_of(mat(dw, d.tk, false), r0), mat(ke, d.dk, false));
-                    gemm_uninit(
-                        &mut dqo[r0 * d.dk..r1 * d.dk],
-                        r1 - r0,
-                        d.dk,
-                        keys,
-                        lm,
-                        km,
-                        none,
-                    );
+                    let lm = rows_of(mat(dw, d.tk, false), r0);
+                    let dst = &mut dqo[q_at + r0 * q_rs..];
+                    gemm_window(dst, q_rs, r1 - r0, d.dk, keys, lm, km);
                 }
                 for &(j0, j1, i0) in &kb {
                     let lm = Mat {
@@ -454,22 +561,20 @@ impl CustomOp3 for Attention {
                         rs: 1,
                         cs: d.tk,
                     };
-                    let qm = rows_of(mat(qe, d.dk, false), i0);
-                    gemm_uninit(
-                        &mut dko[j0 * d.dk..j1 * d.dk],
-                        j1 - j0,
-                        d.dk,
-                        d.tq - i0,
-                        lm,
-                        qm,
-                        none,
-                    );
+                    let dst = &mut dko[k_at + j0 * k_rs..];
+                    gemm_window(dst, k_rs, j1 - j0, d.dk, d.tq - i0, lm, rows_of(qm, i0));
                 }
-                // SAFETY: the query and key blocks cover every row of `dqo` and `dko`.
-                let (dqo, dko) = unsafe { (assume_written(dqo), assume_written(dko)) };
-                [dqo, dko, dvo]
-            },
-        );
+            }
+            // SAFETY: each entry's query and key blocks cover every row of its windows,
+            // which tile the chunks; gemm wrote every value of every window.
+            unsafe {
+                [
+                    assume_written(dqo),
+                    assume_written(dko),
+                    assume_written(dvo),
+                ]
+            }
+        });
         let t = |x: Vec<f32>, like: &Tensor| Tensor::from_vec(x, like.shape(), like.device());
         Ok((Some(t(dq, q)?), Some(t(dk, k)?), Some(t(dv, v)?)))
     }
@@ -585,6 +690,50 @@ mod tests {
                         "{tq}×{tk}, scale {scale}: output/gradient {j} differs"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn merged_heads_match_split_heads_bit_for_bit() {
+        // Multi-head attention's training path (heads merged, `attention_heads`) against
+        // its composed path (`forward_with_weights`): output, input and every parameter
+        // gradient, unmasked, causal (keys skipped) and with an empty query row.
+        use crate::core::attention::{multi_head_attention, MhaConfig};
+        use crate::core::params::Params;
+        let dev = Device::Cpu;
+        let t = 70;
+        let causal = Mask::causal(t).to_attn(&dev).unwrap();
+        let empty_row = Mask::from_fn(2, t, t, |b, i, j| !(b == 1 && i == 3) && j <= i + 1)
+            .to_attn(&dev)
+            .unwrap();
+        // Keys that no query sees (a whole block past the padding).
+        let padded = Mask::padding(&[t, 20], t, t).to_attn(&dev).unwrap();
+        for mask in [None, Some(&causal), Some(&empty_row), Some(&padded)] {
+            let p = Params::new(5);
+            let mha = multi_head_attention(MhaConfig::new(32, 4), p.vb()).unwrap();
+            let x = Var::from_tensor(&rand_tensor(&[2, t, 32], 1.0, 40)).unwrap();
+            let w = rand_tensor(&[2, t, 32], 1.0, 41);
+            let grads = |fused: bool| {
+                let xt = x.as_tensor();
+                let y = if fused {
+                    mha.forward(xt, xt, mask).unwrap()
+                } else {
+                    mha.forward_with_weights(xt, xt, mask).unwrap().0
+                };
+                let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+                let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let mut all = vec![flat(&y), flat(g.get(xt).unwrap())];
+                all.extend(p.vars().iter().map(|v| flat(g.get(v.as_tensor()).unwrap())));
+                all
+            };
+            let (f, c) = (grads(true), grads(false));
+            for (j, (a, b)) in f.iter().zip(&c).enumerate() {
+                let same = a
+                    .iter()
+                    .zip(b)
+                    .all(|(x, y)| x.to_bits() == y.to_bits() || x == y);
+                assert!(same, "mask {}: tensor {j} differs", mask.is_some());
             }
         }
     }

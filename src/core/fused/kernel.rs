@@ -303,10 +303,11 @@ fn for_row_blocks<T: Send>(dst: &mut [T], m: usize, n: usize, f: impl Fn(usize, 
     });
 }
 
-/// The first-row offset of rows `start..` of `a`.
+/// Rows `start..` of `a`. A start at or past the end gives an empty view (for a product
+/// with no rows or no terms left, which reads nothing).
 pub(super) fn rows_of(a: Mat, start: usize) -> Mat {
     Mat {
-        data: &a.data[start * a.rs..],
+        data: &a.data[(start * a.rs).min(a.data.len())..],
         ..a
     }
 }

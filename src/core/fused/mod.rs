@@ -27,7 +27,7 @@ mod math;
 mod softmax;
 
 pub use adamw::AdamW;
-pub use attention::attention;
+pub use attention::{attention, attention_heads};
 pub use bmm::{bmm, bmm_nt};
 pub use cross_entropy::cross_entropy_rows;
 pub use gelu::gelu;
