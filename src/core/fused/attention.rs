@@ -695,6 +695,33 @@ mod tests {
     }
 
     #[test]
+    fn skipping_keeps_the_bits_at_the_tracks_sizes() {
+        // The head widths and lengths the experiments and the real-data track use
+        // (gemm rounds some products differently by row count, so each size is checked).
+        let dev = Device::Cpu;
+        for t in [33, 64, 96, 128, 200] {
+            let causal = Mask::causal(t).to_attn(&dev).unwrap();
+            let padded = Mask::padding(&[t, t / 2 + 3], t, t).to_attn(&dev).unwrap();
+            for w in [8, 16, 32, 64] {
+                let q = rand_tensor(&[2, 2, t, w], 1.0, 51);
+                let k = rand_tensor(&[2, 2, t, w], 1.0, 52);
+                let v = rand_tensor(&[2, 2, t, w], 1.0, 53);
+                for mask in [&causal, &padded] {
+                    let f = run(&q, &k, &v, Some(mask), 0.3, true);
+                    let c = run(&q, &k, &v, Some(mask), 0.3, false);
+                    for (j, (x, y)) in f.iter().zip(&c).enumerate() {
+                        let same = x
+                            .iter()
+                            .zip(y)
+                            .all(|(a, b)| a.to_bits() == b.to_bits() || a == b);
+                        assert!(same, "T {t}, width {w}: output/gradient {j} differs");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn merged_heads_match_split_heads_bit_for_bit() {
         // Multi-head attention's training path (heads merged, `attention_heads`) against
         // its composed path (`forward_with_weights`): output, input and every parameter

@@ -269,38 +269,14 @@ pub(super) fn sum_sq_dev(xs: &[f32], m: f32) -> f32 {
     s
 }
 
-/// Fewest rows of a block of a product split by rows.
-const MIN_ROWS: usize = 32;
-/// Fewest columns of a product split by rows.
-const MIN_COLS: usize = 8;
-
-/// Splits the m rows of a row-major m × n destination into blocks for the pool and calls
-/// `f(first_row, block)` once per block. One block per thread (each block packs the
-/// right operand again; two per thread measured no faster), each at least `MIN_ROWS` rows: the
-/// last block takes the remainder, so no block is a single row (gemm computes one row,
-/// like a product narrower than `MIN_COLS`, by a matrix-vector path with other
-/// rounding). Such blocks compute their rows with the same sums in the same order as the
-/// whole product (gemm's k-blocking depends on k alone; `row_blocks_give_the_same_bits`
-/// checks this), so the split keeps the bits, and unlike gemm's own rayon threading it
-/// needs no second pool: measured, 7–9% off the reference steps at 2 threads.
-fn for_row_blocks<T: Send>(dst: &mut [T], m: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    assert_eq!(dst.len(), m * n, "gemm: destination size");
-    let tasks = candle_core::utils::get_num_threads().max(1);
-    let rows = m.div_ceil(tasks).max(MIN_ROWS);
-    // Narrow products (n < MIN_COLS) go through gemm's matrix-vector paths, whose
-    // rounding depends on the row count: those stay whole.
-    let blocks = if n < MIN_COLS { 1 } else { (m / rows).max(1) };
-    let ptr = dst.as_mut_ptr() as usize;
-    for_indices(blocks, m * n, |i| {
-        let start = i * rows;
-        let end = if i + 1 == blocks { m } else { start + rows };
-        // SAFETY: block i covers rows start..end, disjoint from every other block and
-        // inside `dst`, which `f`'s caller borrows mutably for the whole call.
-        let c = unsafe {
-            std::slice::from_raw_parts_mut((ptr as *mut T).add(start * n), (end - start) * n)
-        };
-        f(start, c);
-    });
+/// gemm's threading for one large product: candle's thread count. (Splitting a product
+/// by rows over candle's pool instead was measured 7–9% faster, but gemm rounds some
+/// shapes differently by row count, which made results depend on the thread count.)
+pub(super) fn parallelism() -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() {
+        n if n > 1 => gemm::Parallelism::Rayon(n),
+        _ => gemm::Parallelism::None,
+    }
 }
 
 /// Rows `start..` of `a`. A start at or past the end gives an empty view (for a product
@@ -309,52 +285,6 @@ pub(super) fn rows_of(a: Mat, start: usize) -> Mat {
     Mat {
         data: &a.data[(start * a.rs).min(a.data.len())..],
         ..a
-    }
-}
-
-/// dst (m × n, row-major, uninitialized) = lhs · rhs, split by rows over candle's
-/// thread pool; returns it initialized.
-pub(super) fn gemm_rows_uninit<'a>(
-    dst: &'a mut [MaybeUninit<f32>],
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: Mat,
-    rhs: Mat,
-) -> &'a mut [f32] {
-    if n > 0 {
-        for_row_blocks(dst, m, n, |start, c| {
-            let rows = c.len() / n;
-            gemm_uninit(
-                c,
-                rows,
-                n,
-                k,
-                rows_of(lhs, start),
-                rhs,
-                gemm::Parallelism::None,
-            );
-        });
-    }
-    // SAFETY: `gemm_uninit` wrote every value of every block, and the blocks cover `dst`.
-    unsafe { &mut *(dst as *mut [MaybeUninit<f32>] as *mut [f32]) }
-}
-
-/// dst (m × n, row-major) += lhs · rhs, split by rows over candle's thread pool.
-pub(super) fn gemm_rows_acc(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat) {
-    if n > 0 {
-        for_row_blocks(dst, m, n, |start, c| {
-            let rows = c.len() / n;
-            gemm_acc(
-                c,
-                rows,
-                n,
-                k,
-                rows_of(lhs, start),
-                rhs,
-                gemm::Parallelism::None,
-            );
-        });
     }
 }
 
@@ -531,96 +461,4 @@ unsafe fn raw_gemm_strided(
         false,
         par,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// One product computed whole and in row blocks of several sizes.
-    fn whole_and_blocks(m: usize, n: usize, k: usize, transposed: bool) {
-        let mut r = crate::rng::seeded(3, 0);
-        let a = crate::rng::normal_vec(&mut r, m * k, 0.0, 1.0);
-        let b = crate::rng::normal_vec(&mut r, k * n, 0.0, 1.0);
-        let lhs = if transposed {
-            Mat {
-                data: &a,
-                rs: 1,
-                cs: m,
-            }
-        } else {
-            Mat {
-                data: &a,
-                rs: k,
-                cs: 1,
-            }
-        };
-        let rhs = Mat {
-            data: &b,
-            rs: n,
-            cs: 1,
-        };
-        let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
-        // Accumulating into a filled destination, whole and in blocks.
-        let mut whole = vec![0.5f32; m * n];
-        gemm_acc(&mut whole, m, n, k, lhs, rhs, gemm::Parallelism::None);
-        // Blocks of at least 32 rows of at least 8 columns, as `for_row_blocks` makes.
-        let sizes: &[usize] = if n >= MIN_COLS {
-            &[32, 48, 96, 160, m]
-        } else {
-            &[m]
-        };
-        for &rows in sizes {
-            let mut blocks = vec![0.5f32; m * n];
-            for (i, c) in blocks.chunks_mut(rows * n).enumerate() {
-                if c.len() == n && m > 1 {
-                    // A last block of one row goes through gemm's matrix-vector path,
-                    // with other rounding; `for_row_blocks` never makes one.
-                    c.copy_from_slice(&whole[i * rows * n..]);
-                    continue;
-                }
-                gemm_acc(
-                    c,
-                    c.len() / n,
-                    n,
-                    k,
-                    rows_of(lhs, i * rows),
-                    rhs,
-                    gemm::Parallelism::None,
-                );
-            }
-            assert!(
-                same(&blocks, &whole),
-                "{m}×{n}×{k} (lhs transposed: {transposed}) in blocks of {rows} rows"
-            );
-        }
-        let mut split = vec![0.5f32; m * n];
-        gemm_rows_acc(&mut split, m, n, k, lhs, rhs);
-        assert!(same(&split, &whole));
-        // Writing an uninitialized destination, whole and split over the pool.
-        let mut w = vec![MaybeUninit::uninit(); m * n];
-        let w = gemm_uninit(&mut w, m, n, k, lhs, rhs, gemm::Parallelism::None).to_vec();
-        let mut sp = vec![MaybeUninit::uninit(); m * n];
-        assert!(same(gemm_rows_uninit(&mut sp, m, n, k, lhs, rhs), &w));
-    }
-
-    #[test]
-    fn row_blocks_give_the_same_bits() {
-        // The reference steps' shapes (smaller row counts), transposed left operands as
-        // in dL/dW = gᵀ·x, and sizes that leave partial blocks and partial tiles.
-        for (m, n, k, t) in [
-            (512, 256, 256, false),
-            (512, 1024, 256, false),
-            (300, 256, 1024, false),
-            (256, 256, 600, true),
-            (200, 64, 128, false),
-            (97, 37, 300, false),
-            (161, 5, 3, true),
-            (300, 1, 64, false),
-            (300, 2, 64, true),
-            (130, 16, 1, false),
-        ] {
-            whole_and_blocks(m, n, k, t);
-        }
-    }
 }

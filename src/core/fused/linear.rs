@@ -9,7 +9,7 @@
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::kernel::{
-    f32s, fill, for_chunks_reading, gemm_rows_acc, gemm_rows_uninit, write_from, Mat,
+    f32s, fill, for_chunks_reading, gemm_acc, gemm_uninit, parallelism, write_from, Mat,
 };
 
 /// Rows per block of the bias-gradient sum (fixed, so the order does not depend on the
@@ -59,12 +59,12 @@ fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, out: usize, inp: usize) -> V
     match b {
         Some(b) => {
             let mut y = fill(rows * out, out, |_, r| write_from(r, b.iter().copied()));
-            gemm_rows_acc(&mut y, rows, out, inp, lhs, rhs);
+            gemm_acc(&mut y, rows, out, inp, lhs, rhs, parallelism());
             y
         }
         // One chunk: gemm spreads the product over the threads itself.
         None => fill(rows * out, rows * out, |_, y| {
-            gemm_rows_uninit(y, rows, out, inp, lhs, rhs)
+            gemm_uninit(y, rows, out, inp, lhs, rhs, parallelism())
         }),
     }
 }
@@ -207,7 +207,7 @@ impl CustomOp2 for Grad {
                     cs: 1,
                 };
                 let dx = fill(rows * inp, rows * inp, |_, o| {
-                    gemm_rows_uninit(o, rows, inp, out, gm, wm)
+                    gemm_uninit(o, rows, inp, out, gm, wm, parallelism())
                 });
                 (dx, out_shape(l1, inp))
             }
@@ -225,7 +225,7 @@ impl CustomOp2 for Grad {
                     cs: 1,
                 };
                 let dw = fill(out * inp, out * inp, |_, o| {
-                    gemm_rows_uninit(o, out, inp, rows, gt, xm)
+                    gemm_uninit(o, out, inp, rows, gt, xm, parallelism())
                 });
                 (dw, Shape::from((out, inp)))
             }
