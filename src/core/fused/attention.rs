@@ -619,6 +619,20 @@ mod tests {
         r
     }
 
+    /// The fused tensors equal the composed ones bit for bit (a zero's sign aside).
+    fn assert_same_bits(fused: &[Vec<f32>], composed: &[Vec<f32>], what: &str) {
+        for (j, (x, y)) in fused.iter().zip(composed).enumerate() {
+            let same = x
+                .iter()
+                .zip(y)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || a == b);
+            assert!(
+                same,
+                "{what}: output/gradient {j} differs from the composed ops"
+            );
+        }
+    }
+
     #[test]
     fn matches_the_composed_ops_bit_for_bit() {
         let dev = Device::Cpu;
@@ -645,13 +659,7 @@ mod tests {
             for scale in [0.35, 1.0] {
                 let f = run(&q, k, v, mask, scale, true);
                 let c = run(&q, k, v, mask, scale, false);
-                for (j, (x, y)) in f.iter().zip(&c).enumerate() {
-                    let same = x
-                        .iter()
-                        .zip(y)
-                        .all(|(a, b)| a.to_bits() == b.to_bits() || (a == b));
-                    assert!(same, "case {i}, scale {scale}: output/gradient {j} differs from the composed ops");
-                }
+                assert_same_bits(&f, &c, &format!("case {i}, scale {scale}"));
             }
         }
     }
@@ -680,16 +688,7 @@ mod tests {
             for scale in [0.25, -0.5] {
                 let f = run(&q, &k, &v, Some(mask), scale, true);
                 let c = run(&q, &k, &v, Some(mask), scale, false);
-                for (j, (x, y)) in f.iter().zip(&c).enumerate() {
-                    let same = x
-                        .iter()
-                        .zip(y)
-                        .all(|(a, b)| a.to_bits() == b.to_bits() || a == b);
-                    assert!(
-                        same,
-                        "{tq}×{tk}, scale {scale}: output/gradient {j} differs"
-                    );
-                }
+                assert_same_bits(&f, &c, &format!("{tq}×{tk}, scale {scale}"));
             }
         }
     }
@@ -709,13 +708,7 @@ mod tests {
                 for mask in [&causal, &padded] {
                     let f = run(&q, &k, &v, Some(mask), 0.3, true);
                     let c = run(&q, &k, &v, Some(mask), 0.3, false);
-                    for (j, (x, y)) in f.iter().zip(&c).enumerate() {
-                        let same = x
-                            .iter()
-                            .zip(y)
-                            .all(|(a, b)| a.to_bits() == b.to_bits() || a == b);
-                        assert!(same, "T {t}, width {w}: output/gradient {j} differs");
-                    }
+                    assert_same_bits(&f, &c, &format!("T {t}, width {w}"));
                 }
             }
         }
@@ -755,13 +748,7 @@ mod tests {
                 all
             };
             let (f, c) = (grads(true), grads(false));
-            for (j, (a, b)) in f.iter().zip(&c).enumerate() {
-                let same = a
-                    .iter()
-                    .zip(b)
-                    .all(|(x, y)| x.to_bits() == y.to_bits() || x == y);
-                assert!(same, "mask {}: tensor {j} differs", mask.is_some());
-            }
+            assert_same_bits(&f, &c, &format!("mask {}", mask.is_some()));
         }
     }
 
