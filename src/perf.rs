@@ -215,22 +215,28 @@ impl StepModel {
     }
 }
 
-/// Median seconds of (forward, backward, optimizer, whole step) over `reps` steps.
-pub fn reference_step(cfg: StepConfig, warmup: usize, reps: usize) -> Result<[f64; 4]> {
-    let dev = Device::Cpu;
-    let params = Params::new(0);
-    let model = StepModel::new(&cfg, &params)?;
+/// The fixed batch a reference step trains on: random token ids (seed 0, stream 7) as
+/// inputs and as targets, every position weighted.
+fn reference_batch(cfg: &StepConfig, dev: &Device) -> Result<Batch> {
     let mut r = seeded(0, 7);
     let n = cfg.batch * cfg.seq;
-    let b = Batch::from_vecs(
+    Ok(Batch::from_vecs(
         index_vec(&mut r, n, cfg.vocab),
         index_vec(&mut r, n, cfg.vocab),
         vec![1.0; n],
         cfg.batch,
         cfg.seq,
         None,
-        &dev,
-    )?;
+        dev,
+    )?)
+}
+
+/// Median seconds of (forward, backward, optimizer, whole step) over `reps` steps.
+pub fn reference_step(cfg: StepConfig, warmup: usize, reps: usize) -> Result<[f64; 4]> {
+    let dev = Device::Cpu;
+    let params = Params::new(0);
+    let model = StepModel::new(&cfg, &params)?;
+    let b = reference_batch(&cfg, &dev)?;
     let mut opt = AdamW::new(
         params.vars(),
         ParamsAdamW {
@@ -444,18 +450,7 @@ mod tests {
         let m = StepModel::new(&cfg, &p).unwrap();
         let names: Vec<String> = p.named_vars().into_iter().map(|(k, _)| k).collect();
         assert!(names.iter().all(|n| !n.starts_with("head")), "{names:?}");
-        let n = cfg.batch * cfg.seq;
-        let mut r = seeded(0, 7);
-        let b = Batch::from_vecs(
-            index_vec(&mut r, n, cfg.vocab),
-            index_vec(&mut r, n, cfg.vocab),
-            vec![1.0; n],
-            cfg.batch,
-            cfg.seq,
-            None,
-            &Device::Cpu,
-        )
-        .unwrap();
+        let b = reference_batch(&cfg, &Device::Cpu).unwrap();
         let logits = m.logits(&b.x).unwrap();
         assert_eq!(logits.dims(), &[2, 6, 11]);
         let (loss, _, _) = masked_loss(&logits, &b).unwrap();

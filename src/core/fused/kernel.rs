@@ -321,7 +321,7 @@ pub(super) fn gemm_acc(
     }
     check_operands(m, n, k, lhs, rhs);
     // SAFETY: operands checked above; `dst` holds exactly m × n initialized values.
-    unsafe { raw_gemm(dst.as_mut_ptr(), m, n, k, lhs, rhs, true, par) }
+    unsafe { raw_gemm(dst.as_mut_ptr(), n, m, n, k, lhs, rhs, true, par) }
 }
 
 /// dst (m × n, row-major, uninitialized) = lhs (m × k) · rhs (k × n); returns it
@@ -336,17 +336,9 @@ pub(super) fn gemm_uninit<'a>(
     par: gemm::Parallelism,
 ) -> &'a mut [f32] {
     assert_eq!(dst.len(), m * n, "gemm: destination size");
-    if m == 0 || n == 0 || k == 0 {
-        return write_from(dst, std::iter::repeat(0.0));
-    }
-    check_operands(m, n, k, lhs, rhs);
-    // SAFETY: operands checked above; with `read_dst` false gemm stores every one of
-    // the m × n destination values without reading them, so the slice is then
-    // initialized.
-    unsafe {
-        raw_gemm(dst.as_mut_ptr() as *mut f32, m, n, k, lhs, rhs, false, par);
-        &mut *(dst as *mut [MaybeUninit<f32>] as *mut [f32])
-    }
+    write_window(dst, n, m, n, k, lhs, rhs, par);
+    // SAFETY: the window of m full rows is the whole of `dst`, and it was written.
+    unsafe { assume_written(dst) }
 }
 
 /// The first n columns of the m rows of `dst` (row stride `rs`, uninitialized) =
@@ -361,6 +353,22 @@ pub(super) fn gemm_window(
     k: usize,
     lhs: Mat,
     rhs: Mat,
+) {
+    write_window(dst, rs, m, n, k, lhs, rhs, gemm::Parallelism::None)
+}
+
+/// Writes every value of the m × n window of `dst` (row stride `rs`): lhs · rhs, or 0
+/// when k = 0.
+#[allow(clippy::too_many_arguments)]
+fn write_window(
+    dst: &mut [MaybeUninit<f32>],
+    rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+    par: gemm::Parallelism,
 ) {
     assert!(n <= rs, "gemm: window wider than its rows");
     if m == 0 || n == 0 {
@@ -380,9 +388,9 @@ pub(super) fn gemm_window(
     }
     check_operands(m, n, k, lhs, rhs);
     // SAFETY: operands checked above; the m rows of n values `rs` apart lie in `dst`
-    // (checked above), and gemm writes them without reading them.
+    // (checked above), and with `accumulate` false gemm writes them without reading.
     unsafe {
-        raw_gemm_strided(
+        raw_gemm(
             dst.as_mut_ptr() as *mut f32,
             rs,
             m,
@@ -391,7 +399,7 @@ pub(super) fn gemm_window(
             lhs,
             rhs,
             false,
-            gemm::Parallelism::None,
+            par,
         )
     }
 }
@@ -405,31 +413,13 @@ pub(super) unsafe fn assume_written(x: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { &mut *(x as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
-/// The gemm call: dst = [dst +] lhs · rhs, dst row-major with row stride n.
+/// The gemm call: dst = [dst +] lhs · rhs, dst row-major with row stride `dst_rs` ≥ n.
 ///
 /// # Safety
-/// `dst` must be valid for m × n writes (and reads when `accumulate`), and the operands'
-/// strides must stay inside their slices.
+/// `dst` must be valid for the writes (and reads when `accumulate`) of m rows of n
+/// values `dst_rs` apart, and the operands' strides must stay inside their slices.
 #[allow(clippy::too_many_arguments)]
 unsafe fn raw_gemm(
-    dst: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: Mat,
-    rhs: Mat,
-    accumulate: bool,
-    par: gemm::Parallelism,
-) {
-    raw_gemm_strided(dst, n, m, n, k, lhs, rhs, accumulate, par)
-}
-
-/// `raw_gemm` into a destination with row stride `dst_rs` ≥ n.
-///
-/// # Safety
-/// As `raw_gemm`, with `dst` valid for the m rows of n values `dst_rs` apart.
-#[allow(clippy::too_many_arguments)]
-unsafe fn raw_gemm_strided(
     dst: *mut f32,
     dst_rs: usize,
     m: usize,
