@@ -19,37 +19,21 @@ multi-threading (XLA_FLAGS); the cpu_per_wall column shows whether the limit hel
     python3 bench/jax_step.py --reference real       # real -> results/perf/timing_peer_jax_real.csv
 """
 
-import argparse
-import csv
-import json
 import math
 import os
-import statistics
-import subprocess
 import sys
-import time
 
-REFS = {
-    "base": dict(B=32, T=64, D=128, H=4, L=2, FF=512, V=64, tied=False, causal=False),
-    "real": dict(B=16, T=128, D=256, H=8, L=4, FF=1024, V=2048, tied=True, causal=True),
-}
+from peer import REFS, main, time_steps
+
 OUT = {
     "base": "results/perf/timing_peer_jax.csv",
     "real": "results/perf/timing_peer_jax_real.csv",
 }
 
 
-def peak_rss_mib():
-    import resource
-
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # ru_maxrss is in KiB on Linux, in bytes on macOS.
-    return kb / (1024.0 * 1024.0) if sys.platform == "darwin" else kb / 1024.0
-
-
 def child(reference, threads, reps):
     """Time one reference step in this process (threads already limited); print one JSON line."""
-    import resource
+    import json
 
     import jax
     import jax.numpy as jnp
@@ -129,70 +113,37 @@ def child(reference, threads, reps):
     v = jax.tree_util.tree_map(jnp.zeros_like, p)
     x = jax.random.randint(jax.random.PRNGKey(1), (B, T), 0, V)
     y = jax.random.randint(jax.random.PRNGKey(2), (B, T), 0, V)
-    times = []
-    warmup = 3
-    for i in range(reps + warmup):
-        if i == warmup:
-            r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        t0 = time.perf_counter()
-        p, m, v, loss = step(p, m, v, float(i + 1), x, y)
+    state = [p, m, v]
+
+    def one(i):
+        state[0], state[1], state[2], loss = step(*state, float(i + 1), x, y)
         loss.block_until_ready()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
     print(json.dumps({
-        "median_ms": statistics.median(times) * 1e3,
-        "peak_rss_mib": peak_rss_mib(),
-        "cpu_per_wall": cpu / (w1 - w0),
+        **time_steps(one, reps),
         "version": jax.__version__,
         "devices": str(jax.devices()),
     }))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reference", choices=sorted(REFS), default="base")
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    ap.add_argument("--out", help="CSV path (default: results/perf/timing_peer_jax[_real].csv)")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    threads = [int(t) for t in a.threads.split(",")]
-    if a.child:
-        child(a.reference, threads[0], a.reps)
-        return
-    out = a.out or OUT[a.reference]
-    rows = []
-    for n in threads:
-        env = dict(os.environ)
-        if n == 1:
-            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--reference", a.reference,
-               "--threads", str(n), "--reps", str(a.reps)]
-        pin = None
-        if hasattr(os, "sched_setaffinity"):
-            cpus = sorted(os.sched_getaffinity(0))
-            if len(cpus) < n:
-                sys.exit(f"{n} threads asked for, but this process may run on {len(cpus)} CPUs")
-            pin = lambda: os.sched_setaffinity(0, cpus[:n])
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=pin)
-        if r.returncode != 0:
-            sys.exit(f"JAX {a.reference} step at {n} threads failed:\n{r.stderr}")
-        m = json.loads(r.stdout.strip().splitlines()[-1])
-        rows.append([a.reference, "jax", n, m["median_ms"], m["peak_rss_mib"], m["cpu_per_wall"],
-                     m["version"], a.reps, m["devices"]])
-        print(f"JAX {a.reference} step, {n} thread{'' if n == 1 else 's'}: {m['median_ms']:.1f} ms median over {a.reps} "
-              f"steps, peak RSS {m['peak_rss_mib']:.0f} MiB, CPU/wall {m['cpu_per_wall']:.2f}")
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["reference", "system", "threads", "median_ms", "peak_rss_mib", "cpu_per_wall", "version",
-                    "reps", "devices"])
-        w.writerows(rows)
-    print(f"-> {out}")
+def env_for(n):
+    """At one thread, Eigen's own threading is off too."""
+    env = dict(os.environ)
+    if n == 1:
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
+    return env
+
+
+def pin_for(n):
+    """XLA sizes its pool from the CPUs the process may use: the child gets the first n."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < n:
+        sys.exit(f"{n} threads asked for, but this process may run on {len(cpus)} CPUs")
+    return lambda: os.sched_setaffinity(0, cpus[:n])
 
 
 if __name__ == "__main__":
-    main()
+    main(__file__, __doc__, "jax", "JAX", OUT, child, env_for=env_for, pin_for=pin_for, extra=["devices"])

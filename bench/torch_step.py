@@ -16,37 +16,21 @@ that step's own. One CSV row per thread count.
     python3 bench/torch_step.py --reference real     # real -> results/perf/timing_peer_pytorch_real.csv
 """
 
-import argparse
-import csv
-import json
 import math
 import os
-import statistics
-import subprocess
 import sys
-import time
 
-REFS = {
-    "base": dict(B=32, T=64, D=128, H=4, L=2, FF=512, V=64, tied=False, causal=False),
-    "real": dict(B=16, T=128, D=256, H=8, L=4, FF=1024, V=2048, tied=True, causal=True),
-}
+from peer import REFS, main, time_steps
+
 OUT = {
     "base": "results/perf/timing_peer_pytorch.csv",
     "real": "results/perf/timing_peer_pytorch_real.csv",
 }
 
 
-def peak_rss_mib():
-    import resource
-
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # ru_maxrss is in KiB on Linux, in bytes on macOS.
-    return kb / (1024.0 * 1024.0) if sys.platform == "darwin" else kb / 1024.0
-
-
 def child(reference, threads, reps):
     """Time one reference step at `threads` threads in this process; print one JSON line."""
-    import resource
+    import json
 
     import torch
     import torch.nn.functional as F
@@ -101,65 +85,29 @@ def child(reference, threads, reps):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randint(0, V, (B, T))
     y = torch.randint(0, V, (B, T))
-    times = []
-    warmup = 3
-    for i in range(reps + warmup):
-        if i == warmup:
-            r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        t0 = time.perf_counter()
+
+    def one(_):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
         loss.backward()
         opt.step()
         loss.item()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
     print(json.dumps({
-        "median_ms": statistics.median(times) * 1e3,
-        "peak_rss_mib": peak_rss_mib(),
-        "cpu_per_wall": cpu / (w1 - w0),
+        **time_steps(one, reps),
         "threads": torch.get_num_threads(),
         "version": torch.__version__,
     }))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reference", choices=sorted(REFS), default="base")
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    ap.add_argument("--out", help="CSV path (default: results/perf/timing_peer_pytorch[_real].csv)")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    threads = [int(t) for t in a.threads.split(",")]
-    if a.child:
-        child(a.reference, threads[0], a.reps)
-        return
-    out = a.out or OUT[a.reference]
-    rows = []
-    for n in threads:
-        env = dict(os.environ, OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n))
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--reference", a.reference,
-               "--threads", str(n), "--reps", str(a.reps)]
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"PyTorch {a.reference} step at {n} threads failed:\n{r.stderr}")
-        m = json.loads(r.stdout.strip().splitlines()[-1])
-        if m["threads"] != n:
-            sys.exit(f"asked for {n} threads, torch uses {m['threads']}")
-        rows.append([a.reference, "pytorch", n, m["median_ms"], m["peak_rss_mib"], m["cpu_per_wall"],
-                     m["version"], a.reps])
-        print(f"PyTorch {a.reference} step, {n} thread{'' if n == 1 else 's'}: {m['median_ms']:.1f} ms median over {a.reps} "
-              f"steps, peak RSS {m['peak_rss_mib']:.0f} MiB, CPU/wall {m['cpu_per_wall']:.2f}")
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["reference", "system", "threads", "median_ms", "peak_rss_mib", "cpu_per_wall", "version", "reps"])
-        w.writerows(rows)
-    print(f"-> {out}")
+def env_for(n):
+    return dict(os.environ, OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n))
+
+
+def check(m, n):
+    if m["threads"] != n:
+        sys.exit(f"asked for {n} threads, torch uses {m['threads']}")
 
 
 if __name__ == "__main__":
-    main()
+    main(__file__, __doc__, "pytorch", "PyTorch", OUT, child, env_for=env_for, check=check)
