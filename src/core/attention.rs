@@ -60,12 +60,19 @@ pub fn attend(
     mask: Option<&AttnMask>,
     scale: f64,
 ) -> Result<Tensor> {
-    let bias = mask.map(|m| &m.bias);
-    let keep = mask.and_then(|m| m.row_keep.as_ref());
+    let (bias, keep) = mask_parts(mask);
     match super::fused::attention(q, k, v, scale, bias, keep)? {
         Some(out) => Ok(out),
         None => Ok(scaled_dot_product(q, k, v, mask, scale)?.0),
     }
+}
+
+/// A mask's additive bias and its row factor, as the fused attention takes them.
+fn mask_parts(mask: Option<&AttnMask>) -> (Option<&Tensor>, Option<&Tensor>) {
+    (
+        mask.map(|m| &m.bias),
+        mask.and_then(|m| m.row_keep.as_ref()),
+    )
 }
 
 /// Row-wise softmax of scores plus the mask's bias; rows the mask marks empty are zeroed.
@@ -154,11 +161,12 @@ impl MultiHeadAttention {
     /// Per-head queries and keys, (B, h, T, d_k) each.
     pub fn qk(&self, xq: &Tensor, xkv: &Tensor) -> Result<(Tensor, Tensor)> {
         let q = self.split(&self.wq.forward(xq)?)?;
-        let k = match &self.wk {
-            Some(wk) => wk.forward(xkv)?,
-            None => self.wq.forward(xkv)?,
-        };
-        Ok((q, self.split(&k)?))
+        Ok((q, self.split(&self.keys(xkv)?)?))
+    }
+
+    /// The keys of all heads, (B, Tk, h·d_k): `wk`, or `wq` when they are shared.
+    fn keys(&self, xkv: &Tensor) -> Result<Tensor> {
+        self.wk.as_ref().unwrap_or(&self.wq).forward(xkv)
     }
 
     /// Pre-softmax scores (B, h, Tq, Tk), scaled.
@@ -184,17 +192,10 @@ impl MultiHeadAttention {
     /// The output alone (the attention step fused, see [`attend`]); the same values as
     /// `forward_with_weights`.
     pub fn forward(&self, xq: &Tensor, xkv: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
-        let q = self.wq.forward(xq)?;
-        let k = match &self.wk {
-            Some(wk) => wk.forward(xkv)?,
-            None => self.wq.forward(xkv)?,
-        };
+        let (q, k) = (self.wq.forward(xq)?, self.keys(xkv)?);
         let v = self.wv.forward(xkv)?;
         let scale = self.cfg.scale.factor(self.cfg.d_k);
-        let (bias, keep) = (
-            mask.map(|m| &m.bias),
-            mask.and_then(|m| m.row_keep.as_ref()),
-        );
+        let (bias, keep) = mask_parts(mask);
         // The heads stay merged (B, T, h·w) through the fused op; split and merged
         // around `attend` otherwise.
         let o = match super::fused::attention_heads(&q, &k, &v, self.cfg.heads, scale, bias, keep)?
