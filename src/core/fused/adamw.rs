@@ -8,7 +8,7 @@
 //! plain vectors). It does candle's arithmetic in candle's order, with candle's f64
 //! constants rounded to f32 the way candle's `affine` rounds them, so the parameters
 //! after every step are the same bits (the tests check this against `candle_nn::AdamW`).
-//! Parameters that are not f32 on the CPU take candle's composed update.
+//! Parameters that are not f32 on the CPU are handed to `candle_nn::AdamW` itself.
 
 use std::sync::Mutex;
 
@@ -20,19 +20,13 @@ use super::kernel::{f32s, for_chunks_zip};
 
 /// AdamW (Loshchilov & Hutter) with candle-nn's parameters and update rule.
 pub struct AdamW {
-    vars: Vec<State>,
+    /// f32 parameters on the CPU, each with its two moments as plain vectors, updated in
+    /// place.
+    fused: Vec<(Var, Vec<f32>, Vec<f32>)>,
+    /// Any other parameters: candle-nn's AdamW itself.
+    composed: candle_nn::AdamW,
     params: ParamsAdamW,
     step_t: usize,
-}
-
-enum State {
-    /// f32 on the CPU: the moments as plain vectors, updated in place.
-    Fused {
-        var: Var,
-        moments: Mutex<(Vec<f32>, Vec<f32>)>,
-    },
-    /// Anything else: candle-nn's composed update.
-    Composed { var: Var, m: Var, v: Var },
 }
 
 /// The per-step constants, as candle's f32 kernels see them.
@@ -53,28 +47,19 @@ impl Optimizer for AdamW {
     type Config = ParamsAdamW;
 
     fn new(vars: Vec<Var>, params: ParamsAdamW) -> Result<Self> {
-        let vars = vars
+        let (fused, composed): (Vec<Var>, Vec<Var>) = vars
             .into_iter()
-            .filter(|var| var.dtype().is_float())
-            .map(|var| {
-                let t = var.as_tensor();
-                Ok(if super::fusable(t) {
-                    let n = t.elem_count();
-                    State::Fused {
-                        moments: Mutex::new((vec![0.0; n], vec![0.0; n])),
-                        var,
-                    }
-                } else {
-                    State::Composed {
-                        m: Var::zeros(t.shape(), t.dtype(), t.device())?,
-                        v: Var::zeros(t.shape(), t.dtype(), t.device())?,
-                        var,
-                    }
-                })
+            .partition(|v| super::fusable(v.as_tensor()));
+        let fused = fused
+            .into_iter()
+            .map(|v| {
+                let n = v.elem_count();
+                (v, vec![0.0; n], vec![0.0; n])
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(Self {
-            vars,
+            fused,
+            composed: candle_nn::AdamW::new(composed, params.clone())?,
             params,
             step_t: 0,
         })
@@ -85,7 +70,8 @@ impl Optimizer for AdamW {
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr
+        self.params.lr = lr;
+        self.composed.set_learning_rate(lr);
     }
 
     fn step(&mut self, grads: &GradStore) -> Result<()> {
@@ -106,43 +92,18 @@ impl Optimizer for AdamW {
             eps: p.eps as f32,
             lr: lr as f32,
         };
-        for state in &self.vars {
-            match state {
-                State::Fused { var, moments } => {
-                    let Some(g) = grads.get(var.as_tensor()) else {
-                        continue;
-                    };
-                    let g = g.contiguous()?;
-                    let mut guard = moments.lock().expect("AdamW moments lock");
-                    let (m, v) = &mut *guard;
-                    var.as_tensor().inplace_op2(
-                        &g,
-                        &Update {
-                            c,
-                            m: Mutex::new((m, v)),
-                        },
-                    )?;
-                }
-                State::Composed { var, m, v } => {
-                    let Some(g) = grads.get(var.as_tensor()) else {
-                        continue;
-                    };
-                    // candle-nn 0.11's AdamW step, unchanged.
-                    let theta = var.as_tensor();
-                    let next_m = ((m.as_tensor() * beta1)? + (g * (1.0 - beta1))?)?;
-                    let next_v = ((v.as_tensor() * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
-                    let m_hat = (&next_m * scale_m)?;
-                    let v_hat = (&next_v * scale_v)?;
-                    let next_theta = (theta * (1f64 - lr_lambda))?;
-                    let adjusted_grad = (m_hat / (v_hat.sqrt()? + p.eps)?)?;
-                    let next_theta = (next_theta - (adjusted_grad * lr)?)?;
-                    m.set(&next_m)?;
-                    v.set(&next_v)?;
-                    var.set(&next_theta)?;
-                }
-            }
+        for (var, m, v) in &mut self.fused {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let g = g.contiguous()?;
+            let update = Update {
+                c,
+                m: Mutex::new((m, v)),
+            };
+            var.as_tensor().inplace_op2(&g, &update)?;
         }
-        Ok(())
+        self.composed.step(grads)
     }
 }
 
